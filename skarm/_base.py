@@ -1,0 +1,90 @@
+"""What every skarm estimator shares: training parameters, seeding, device, pickling."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+
+from skarm._engine import TrainConfig
+
+__all__ = ["TorchEstimatorMixin", "TRAINING_CONSTRAINTS"]
+
+#: Parameter constraints of the shared training engine.
+TRAINING_CONSTRAINTS: dict = {
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+    "device": [StrOptions({"auto", "cpu", "cuda"}), str, torch.device],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+}
+
+
+class TorchEstimatorMixin(BaseEstimator):
+    """Shared plumbing of the torch-backed estimators.
+
+    Subclasses keep their torch module in ``module_`` and their device in ``device_``.
+    """
+
+    #: Rows per batch when scoring or sampling; bounds memory on large inputs.
+    _eval_batch_size = 8192
+
+    def _train_config(self) -> TrainConfig:
+        return TrainConfig(
+            batch_size=self.batch_size,
+            learning_rate_init=self.learning_rate_init,
+            max_iter=self.max_iter,
+            early_stopping=self.early_stopping,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            alpha=self.alpha,
+            l1_ratio=self.l1_ratio,
+            max_grad_norm=self.max_grad_norm,
+            verbose=self.verbose,
+        )
+
+    @staticmethod
+    def _seed_from(random_state) -> int:
+        """An int seed for torch drawn from a sklearn-style ``random_state``."""
+        return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+    @contextlib.contextmanager
+    def _torch_rng(self, seed: int, device: torch.device) -> Iterator[None]:
+        """Seed torch's global RNG inside the block and restore the caller's state after."""
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        module = state.get("module_")
+        if isinstance(module, nn.Module) and next(module.parameters(), None) is not None:
+            if next(module.parameters()).device.type != "cpu":
+                state["module_"] = copy.deepcopy(module).to("cpu")
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        device = state.get("device_")
+        if device is not None and device.type == "cuda" and not torch.cuda.is_available():
+            self.device_ = torch.device("cpu")
+        if "module_" in state and isinstance(self.module_, nn.Module):
+            self.module_.to(self.device_)

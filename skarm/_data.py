@@ -1,0 +1,164 @@
+"""Column typing and encoding: from the user's array to the model's internal units.
+
+Everything that depends on what a column *is* lives here: which family models it
+("auto" typing), its support (number of categories), and the affine map of
+continuous columns to standardised units together with its log-Jacobian. Estimators
+call :class:`ColumnCoder`; torch code only ever sees internal units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from skarm.heads import OUT_OF_SUPPORT
+
+__all__ = ["ColumnCoder", "DISCRETE", "CONTINUOUS", "MAX_AUTO_CATEGORIES"]
+
+DISCRETE = ("categorical", "bernoulli")
+CONTINUOUS = ("normal",)
+#: "auto" treats an integer column as categorical only up to this many levels.
+MAX_AUTO_CATEGORIES = 256
+
+
+def _is_integer_valued(col: np.ndarray) -> bool:
+    return bool(np.all(col >= 0) and np.all(col == np.floor(col)))
+
+
+@dataclass
+class ColumnCoder:
+    """Fitted description of the columns, and the map to internal units.
+
+    Attributes
+    ----------
+    kinds : list of str
+        Family of each column: "categorical", "bernoulli" or "normal".
+    n_categories : ndarray of int
+        Support size of each discrete column (0 for continuous ones).
+    loc, scale : ndarray of float
+        Affine standardisation of continuous columns (0 and 1 for discrete ones).
+    """
+
+    kinds: list[str]
+    n_categories: np.ndarray
+    loc: np.ndarray = field(repr=False)
+    scale: np.ndarray = field(repr=False)
+
+    @classmethod
+    def fit(cls, X: np.ndarray, distribution, n_categories="auto") -> ColumnCoder:
+        """Type the columns of ``X`` and learn their supports and scales.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Validated, finite training data.
+        distribution : str or sequence of str
+            "auto", a family name, or one family name per column.
+        n_categories : "auto", int or sequence of int
+            Support size of categorical columns. "auto" gives every categorical column
+            the shared alphabet ``{0, ..., m}`` with ``m`` the largest value seen in any
+            categorical column, so that pixels or tokens share one alphabet.
+        """
+        n_features = X.shape[1]
+        if isinstance(distribution, str):
+            kinds = [distribution] * n_features
+        else:
+            kinds = list(distribution)
+            if len(kinds) != n_features:
+                raise ValueError(
+                    f"distribution has {len(kinds)} entries but X has {n_features} features."
+                )
+        known = {"auto", *DISCRETE, *CONTINUOUS}
+        for kind in kinds:
+            if kind not in known:
+                raise ValueError(f"Unknown distribution {kind!r}; expected one of {sorted(known)}.")
+        for j, kind in enumerate(kinds):
+            if kind == "auto":
+                col = X[:, j]
+                integer = _is_integer_valued(col)
+                kinds[j] = (
+                    "categorical"
+                    if integer and col.max() < MAX_AUTO_CATEGORIES
+                    else "normal"
+                )
+            elif kind in DISCRETE and not _is_integer_valued(X[:, j]):
+                raise ValueError(
+                    f"Column {j} is modelled as {kind} but holds negative or non-integer "
+                    "values; discrete columns must hold integer codes 0, 1, 2, ..."
+                )
+            if kinds[j] == "bernoulli" and X[:, j].max() > 1:
+                raise ValueError(f"Column {j} is modelled as bernoulli but holds values above 1.")
+        is_cat = np.array([k == "categorical" for k in kinds])
+        counts = np.zeros(n_features, dtype=np.int64)
+        counts[[k == "bernoulli" for k in kinds]] = 2
+        if is_cat.any():
+            observed = X[:, is_cat].max(axis=0).astype(np.int64) + 1
+            if isinstance(n_categories, str):
+                counts[is_cat] = max(int(observed.max()), 2)
+            else:
+                given = np.broadcast_to(np.asarray(n_categories, dtype=np.int64), (n_features,))
+                counts[is_cat] = given[is_cat]
+                too_many = observed > counts[is_cat]
+                if too_many.any():
+                    j = int(np.flatnonzero(is_cat)[np.argmax(too_many)])
+                    raise ValueError(
+                        f"Column {j} holds the value {int(X[:, j].max())}, outside the "
+                        f"{int(counts[j])} categories given by n_categories."
+                    )
+        loc = np.zeros(n_features)
+        scale = np.ones(n_features)
+        cont = np.array([k in CONTINUOUS for k in kinds])
+        if cont.any():
+            loc[cont] = X[:, cont].mean(axis=0)
+            std = X[:, cont].std(axis=0)
+            if np.any(std == 0):
+                j = int(np.flatnonzero(cont)[np.argmax(std == 0)])
+                raise ValueError(
+                    f"Column {j} is continuous but constant, so it has no density. Drop it "
+                    "or model it as a discrete column."
+                )
+            scale[cont] = std
+        return cls(kinds, counts, loc, scale)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.kinds)
+
+    @property
+    def continuous(self) -> np.ndarray:
+        """Boolean mask of the continuous columns."""
+        return np.array([k in CONTINUOUS for k in self.kinds])
+
+    @property
+    def log_jacobian(self) -> float:
+        """``log |d z / d x|`` of the standardisation, added to every row's log-density."""
+        return float(-np.log(self.scale[self.continuous]).sum())
+
+    def groups(self) -> list[tuple[str, list[int]]]:
+        """Columns grouped by family, in first-appearance order."""
+        out: dict[str, list[int]] = {}
+        for j, kind in enumerate(self.kinds):
+            out.setdefault(kind, []).append(j)
+        return list(out.items())
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Map validated ``X`` to internal units (float32).
+
+        Discrete values outside the fitted support become ``OUT_OF_SUPPORT``
+        (they will score ``-inf``); continuous columns are standardised.
+        """
+        Z = np.asarray((X - self.loc) / self.scale, dtype=np.float32)
+        disc = ~self.continuous
+        if disc.any():
+            D = X[:, disc]
+            bad = (D < 0) | (D >= self.n_categories[disc]) | (D != np.floor(D))
+            if bad.any():
+                Zd = Z[:, disc]
+                Zd[bad] = OUT_OF_SUPPORT
+                Z[:, disc] = Zd
+        return Z
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        """Map internal units back to the user's units (float64)."""
+        return np.asarray(Z, dtype=np.float64) * self.scale + self.loc

@@ -1,0 +1,250 @@
+"""The training engine every skarm estimator shares.
+
+One mini-batch loop: Adam on the mean negative log-likelihood plus the MAP prior
+penalty, gradient clipping, early stopping on held-out log-likelihood (restoring the
+best weights), and a tqdm progress bar. The data stay as tensors on the device; a
+batch is an index into them, so the hot loop does no host/device copies and no
+per-batch numpy.
+
+The engine is generic: it trains any ``nn.Module`` given a function that returns
+per-row log-likelihoods for a tuple of tensors, e.g. ``(X,)`` for a density model or
+``(X, y)`` for a conditional one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+__all__ = ["TrainConfig", "History", "Trainer", "prior_penalty", "resolve_device", "batched"]
+
+LogLik = Callable[..., Tensor]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Resolve ``"auto"`` to CUDA when available, else CPU; check the rest."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"Invalid device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    return dev
+
+
+def _penalised_weights(module: nn.Module) -> Iterator[Tensor]:
+    """Effective weights (not biases) of linear, convolutional and embedding layers."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear | nn.modules.conv._ConvNd | nn.Embedding):
+            mask = getattr(m, "mask", None)
+            yield m.weight if mask is None else m.weight * mask
+
+
+def prior_penalty(module: nn.Module, alpha: float, l1_ratio: float) -> Tensor | None:
+    """Negative log-prior ``alpha * ((1 - r) * 0.5 * ||W||_2^2 + r * ||W||_1)``.
+
+    Returns ``None`` when ``alpha == 0`` so that the loop skips the work.
+    """
+    if alpha == 0:
+        return None
+    l2 = l1 = 0.0
+    for w in _penalised_weights(module):
+        if l1_ratio < 1:
+            l2 = l2 + w.square().sum()
+        if l1_ratio > 0:
+            l1 = l1 + w.abs().sum()
+    return alpha * ((1.0 - l1_ratio) * 0.5 * l2 + l1_ratio * l1)
+
+
+@torch.no_grad()
+def batched(fn: Callable[..., Tensor], tensors: Sequence[Tensor], batch_size: int) -> Tensor:
+    """Apply ``fn`` to consecutive row batches of ``tensors`` and concatenate the results."""
+    n = tensors[0].shape[0]
+    if n == 0:
+        return fn(*tensors)
+    return torch.cat([fn(*(t[s : s + batch_size] for t in tensors)) for s in range(0, n, batch_size)])
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings, mirrored from the estimators' parameters."""
+
+    batch_size: int = 64
+    learning_rate_init: float = 1e-3
+    max_iter: int = 200
+    early_stopping: bool = True
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    alpha: float = 0.0
+    l1_ratio: float = 0.0
+    max_grad_norm: float | None = 10.0
+    verbose: int = 0
+
+
+@dataclass
+class History:
+    """What training did, epoch by epoch (scores in nats per row, user units)."""
+
+    loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] = field(default_factory=list)
+    best_validation_score: float = -math.inf
+    n_iter: int = 0
+    converged: bool = False
+
+
+class Trainer:
+    """Train ``module`` to maximise ``log_lik`` with a MAP prior, one epoch at a time.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The model, already on its device.
+    log_lik : callable
+        ``log_lik(module, *batch) -> Tensor (batch,)``, the per-row log-likelihood.
+    config : TrainConfig
+        Optimisation settings.
+    score_offset : float, default=0.0
+        Constant added to reported log-likelihoods (e.g. the log-Jacobian of internal
+        scaling), so that the history is in the user's units.
+    optimizer_state : dict, optional
+        State of a previous Adam run, to continue it (``warm_start``, ``partial_fit``).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        log_lik: LogLik,
+        config: TrainConfig,
+        score_offset: float = 0.0,
+        optimizer_state: dict | None = None,
+    ) -> None:
+        self.module = module
+        self.log_lik = log_lik
+        self.config = config
+        self.score_offset = float(score_offset)
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate_init)
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+            for group in self.optimizer.param_groups:
+                group["lr"] = config.learning_rate_init
+
+    def evaluate(self, tensors: Sequence[Tensor], batch_size: int = 8192) -> float:
+        """Mean log-likelihood of ``tensors`` in user units (eval mode)."""
+        was_training = self.module.training
+        self.module.eval()
+        ll = batched(lambda *b: self.log_lik(self.module, *b), tensors, batch_size)
+        self.module.train(was_training)
+        return float(ll.mean()) + self.score_offset
+
+    def _epoch(self, tensors: Sequence[Tensor], n_prior: int) -> float:
+        cfg = self.config
+        n = tensors[0].shape[0]
+        device = tensors[0].device
+        perm = torch.randperm(n, device=device)
+        total = torch.zeros((), device=device)
+        self.module.train()
+        for start in range(0, n, cfg.batch_size):
+            idx = perm[start : start + cfg.batch_size]
+            nll = -self.log_lik(self.module, *(t[idx] for t in tensors)).mean()
+            loss = nll
+            penalty = prior_penalty(self.module, cfg.alpha, cfg.l1_ratio)
+            if penalty is not None:
+                loss = loss + penalty / n_prior
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(self.module.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            total = total + loss.detach() * idx.numel()
+        return float(total) / n - self.score_offset
+
+    def fit(
+        self,
+        train: Sequence[Tensor],
+        validation: Sequence[Tensor] | None,
+        n_epochs: int,
+        n_prior: int | None = None,
+        history: History | None = None,
+        warn: bool = True,
+    ) -> History:
+        """Run up to ``n_epochs`` epochs; return the (extended) history.
+
+        With validation data the best weights by held-out log-likelihood are restored
+        at the end; training stops after ``n_iter_no_change`` epochs without an
+        improvement of at least ``tol``. Without it, training stops when the training
+        loss stalls in the same way.
+
+        ``n_prior`` is the number of rows the prior is weighed against (the training
+        set size by default): the objective is ``-(1/n) [sum_i log p(x_i) + log p(theta)]``.
+        """
+        cfg = self.config
+        history = history if history is not None else History()
+        n_prior = n_prior or train[0].shape[0]
+        best_state = None
+        best_loss, best_score = math.inf, -math.inf
+        stall = 0
+        bar = tqdm(
+            range(n_epochs), disable=not cfg.verbose, desc=type(self.module).__name__, leave=True
+        )
+        for _ in bar:
+            loss = self._epoch(train, n_prior)
+            history.n_iter += 1
+            if not math.isfinite(loss):
+                warnings.warn(
+                    f"Training loss became {loss} at epoch {history.n_iter}; stopped and kept "
+                    "the last good weights. Lower learning_rate_init or raise alpha.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                break
+            history.loss_curve.append(loss)
+            postfix = {"loss": f"{loss:.4f}"}
+            if validation is not None:
+                score = self.evaluate(validation)
+                history.validation_scores.append(score)
+                postfix["val_ll"] = f"{score:.4f}"
+                stall = 0 if score > best_score + cfg.tol else stall + 1
+                if score > best_score:
+                    best_score = score
+                    best_state = copy.deepcopy(self.module.state_dict())
+            else:
+                stall = 0 if loss < best_loss - cfg.tol else stall + 1
+                best_loss = min(best_loss, loss)
+                best_state = None
+            bar.set_postfix(postfix, refresh=False)
+            if stall >= cfg.n_iter_no_change:
+                history.converged = True
+                break
+        bar.close()
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+            history.best_validation_score = best_score
+        self.module.eval()
+        if warn and not history.converged and n_epochs > 1:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({n_epochs}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return history
+
+    def optimizer_state(self) -> dict:
+        """A CPU copy of Adam's state, to resume training later (pickles anywhere)."""
+        state = self.optimizer.state_dict()
+        cpu = {
+            k: {n: v.detach().to("cpu", copy=True) if torch.is_tensor(v) else v
+                for n, v in s.items()}
+            for k, s in state["state"].items()
+        }
+        return {"state": cpu, "param_groups": copy.deepcopy(state["param_groups"])}

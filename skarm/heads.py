@@ -1,0 +1,165 @@
+"""Output heads: per-column parameters to ``torch.distributions`` objects.
+
+A head owns one family of conditionals (categorical, Bernoulli, normal, ...) for a
+group of columns. It knows two things and nothing else:
+
+* how a column of that family is **encoded** as network input (``encode``), and
+* how the network's raw outputs for those columns become a distribution
+  (``distribution``), whose ``log_prob`` and ``sample`` the model uses.
+
+Heads hold no trainable parameters and know nothing of scikit-learn. Values in
+internal units arrive as a float tensor; a discrete value outside the support
+learned at fit arrives as the sentinel ``-1`` and scores ``-inf``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Bernoulli, Categorical, Distribution, Normal
+
+__all__ = ["Head", "CategoricalHead", "BernoulliHead", "NormalHead", "OUT_OF_SUPPORT", "make_head"]
+
+#: Internal code of a discrete value that lies outside the support fitted on the data.
+OUT_OF_SUPPORT = -1.0
+
+
+class Head(nn.Module):
+    """Base class of output heads for a group of ``n_columns`` columns.
+
+    Subclasses set ``n_params`` (network outputs per column) and ``n_inputs``
+    (encoded input units per column) and implement :meth:`encode` and
+    :meth:`distribution`.
+    """
+
+    n_params: int
+    n_inputs: int
+
+    def __init__(self, n_columns: int) -> None:
+        super().__init__()
+        self.n_columns = int(n_columns)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Encode values ``x`` of shape ``(n, c)`` as inputs of shape ``(n, c, n_inputs)``."""
+        raise NotImplementedError
+
+    def distribution(self, params: Tensor, columns: slice | None = None) -> Distribution:
+        """Distribution with batch shape ``(n, c)`` from ``params`` of shape ``(n, c, n_params)``.
+
+        ``columns`` selects which of the group's columns ``params`` belongs to (all by default).
+        """
+        raise NotImplementedError
+
+    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        """Log-probability (or log-density) of ``x`` ``(n, c)`` under ``params``."""
+        return self.distribution(params).log_prob(x)
+
+    def sample(self, params: Tensor, columns: slice) -> Tensor:
+        """Draw one value per row for the group's ``columns`` (global torch RNG)."""
+        return self.distribution(params, columns).sample().to(params.dtype)
+
+
+class CategoricalHead(Head):
+    """Categorical conditionals over ``{0, ..., K_j - 1}`` for each column ``j``.
+
+    The network emits ``K = max_j K_j`` logits per column; logits of levels a column
+    cannot take are set to ``-inf``, so each conditional is normalised over its own
+    support. Inputs are encoded as the one-hot vector of the level followed by the level
+    scaled to ``[0, 1]``, which lets a linear layer use both the nominal and the ordinal
+    reading of a code. An out-of-support value encodes as all zeros.
+
+    Parameters
+    ----------
+    n_categories : sequence of int
+        Number of levels ``K_j`` of each column in the group.
+    """
+
+    def __init__(self, n_categories: list[int]) -> None:
+        super().__init__(len(n_categories))
+        k = torch.as_tensor(list(n_categories), dtype=torch.long)
+        self.n_levels = int(k.max())
+        self.n_params = self.n_levels
+        self.n_inputs = self.n_levels + 1
+        levels = torch.arange(self.n_levels)
+        self.register_buffer("invalid", levels[None, :] >= k[:, None], persistent=False)
+        self.register_buffer("scale", 1.0 / (k.float() - 1.0).clamp(min=1.0), persistent=False)
+
+    def encode(self, x: Tensor) -> Tensor:
+        valid = x >= 0
+        code = torch.where(valid, x, torch.zeros_like(x)).long()
+        onehot = F.one_hot(code, self.n_levels).to(x.dtype) * valid.unsqueeze(-1)
+        scaled = torch.where(valid, x * self.scale, torch.zeros_like(x))
+        return torch.cat([onehot, scaled.unsqueeze(-1)], dim=-1)
+
+    def distribution(self, params: Tensor, columns: slice | None = None) -> Categorical:
+        invalid = self.invalid if columns is None else self.invalid[columns]
+        return Categorical(logits=params.masked_fill(invalid, -math.inf))
+
+    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        valid = x >= 0
+        code = torch.where(valid, x, torch.zeros_like(x)).long()
+        lp = self.distribution(params).log_prob(code)
+        return lp.masked_fill(~valid, -math.inf)
+
+
+class BernoulliHead(Head):
+    """Bernoulli conditionals over ``{0, 1}``, one logit per column; input is the bit."""
+
+    n_params = 1
+    n_inputs = 1
+
+    def encode(self, x: Tensor) -> Tensor:
+        return x.clamp(min=0.0).unsqueeze(-1)
+
+    def distribution(self, params: Tensor, columns: slice | None = None) -> Bernoulli:
+        return Bernoulli(logits=params[..., 0])
+
+    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        valid = x >= 0
+        lp = self.distribution(params).log_prob(x.clamp(min=0.0))
+        return lp.masked_fill(~valid, -math.inf)
+
+
+class NormalHead(Head):
+    """Gaussian conditionals on standardised values: ``N(mu, softplus(s) + min_scale)``.
+
+    The softplus keeps the scale positive and smooth; ``min_scale`` (in standardised
+    units) bounds the density so that no training run can diverge to a point mass.
+    """
+
+    n_params = 2
+    n_inputs = 1
+
+    def __init__(self, n_columns: int, min_scale: float = 1e-3) -> None:
+        super().__init__(n_columns)
+        self.min_scale = float(min_scale)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return x.unsqueeze(-1)
+
+    def distribution(self, params: Tensor, columns: slice | None = None) -> Normal:
+        loc, raw_scale = params.unbind(-1)
+        return Normal(loc, F.softplus(raw_scale) + self.min_scale)
+
+
+def make_head(kind: str, n_categories) -> Head:
+    """The head for a group of columns of family ``kind``.
+
+    Parameters
+    ----------
+    kind : {"categorical", "bernoulli", "normal"}
+        Family of the group.
+    n_categories : sequence of int
+        Support size of each column of the group (used by "categorical").
+    """
+    n_categories = [int(k) for k in n_categories]
+    if kind == "categorical":
+        return CategoricalHead(n_categories)
+    if kind == "bernoulli":
+        return BernoulliHead(len(n_categories))
+    if kind == "normal":
+        return NormalHead(len(n_categories))
+    raise ValueError(f"Unknown distribution family {kind!r}.")

@@ -1,0 +1,25 @@
+"""Torch modules of skarm: networks that map encoded inputs to distribution parameters.
+
+Nothing here knows about scikit-learn. A network respects *degrees*: output units of
+degree ``d`` depend only on input units of degree ``< d``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from skarm.nn.arm import AutoregressiveModel, NetFactory
+from skarm.nn.made import MADE, MaskedLinear
+
+__all__ = ["AutoregressiveModel", "MADE", "MaskedLinear", "NetFactory", "make_net_factory"]
+
+_NETWORKS = {"made": MADE}
+
+
+def make_net_factory(name: str, **kwargs) -> NetFactory:
+    """Return ``factory(in_degrees, out_degrees) -> nn.Module`` for the network ``name``."""
+    try:
+        cls = _NETWORKS[name]
+    except KeyError:
+        raise ValueError(f"Unknown network {name!r}; expected one of {sorted(_NETWORKS)}.") from None
+    return partial(cls, **kwargs)
