@@ -46,6 +46,12 @@ class TorchEstimatorMixin(BaseEstimator):
     #: Rows per batch when scoring or sampling; bounds memory on large inputs.
     _eval_batch_size = 8192
 
+    @staticmethod
+    def _inference_dtype(device: torch.device) -> torch.dtype:
+        """Fitted models score in float64 on CPU (scores independent of batching to
+        1e-12) and in float32 on accelerators; training is always float32."""
+        return torch.float64 if device.type == "cpu" else torch.float32
+
     def _train_config(self) -> TrainConfig:
         return TrainConfig(
             batch_size=self.batch_size,

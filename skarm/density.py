@@ -46,6 +46,10 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         alphabet ``{0, ..., m}``, ``m`` being the largest value seen in any categorical
         column at fit (right for pixels and tokens). Values outside the support score
         ``-inf``.
+    categorical_encoding : {"ordinal", "onehot"}, default="ordinal"
+        How a categorical code enters the network as input: its level scaled to
+        ``[0, 1]`` ("ordinal", for ordered levels such as pixel intensities) or a one-hot
+        vector ("onehot", for unordered levels). Outputs are always full categoricals.
     architecture : {"made", "linear"}, default="made"
         "linear": a fully visible belief network, each conditional a softmax
         regression on the preceding columns. "made": a masked MLP (Germain et al.,
@@ -150,6 +154,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         ],
         "n_categories": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left"),
                          "array-like"],
+        "categorical_encoding": [StrOptions({"ordinal", "onehot"})],
         "architecture": [StrOptions({"made", "linear"})],
         "hidden_layer_sizes": [tuple, list],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -161,6 +166,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         *,
         distribution="auto",
         n_categories="auto",
+        categorical_encoding="ordinal",
         architecture="made",
         hidden_layer_sizes=(512,),
         dropout=0.5,
@@ -182,6 +188,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
     ):
         self.distribution = distribution
         self.n_categories = n_categories
+        self.categorical_encoding = categorical_encoding
         self.architecture = architecture
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
@@ -219,13 +226,16 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         return order.astype(np.int64)
 
     def _build(self, coder: ColumnCoder, order: np.ndarray) -> AutoregressiveModel:
-        heads = [(make_head(kind, coder.n_categories[cols]), cols) for kind, cols in coder.groups()]
+        heads = [
+            (make_head(kind, coder.n_categories[cols], self.categorical_encoding), cols)
+            for kind, cols in coder.groups()
+        ]
         hidden = () if self.architecture == "linear" else tuple(self.hidden_layer_sizes)
         factory = make_net_factory("made", hidden_sizes=hidden, dropout=self.dropout)
         return AutoregressiveModel(heads, order.tolist(), factory)
 
     def _to_tensor(self, Z: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(Z, dtype=torch.float32, device=self.device_)
+        return torch.as_tensor(Z, dtype=self._inference_dtype(self.device_), device=self.device_)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -276,12 +286,12 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         try:
             with self._torch_rng(seed, device):
                 if warm:
-                    module = copy.deepcopy(self.module_)
+                    module = copy.deepcopy(self.module_).float()
                     state = self._optimizer_state
                 else:
                     module = self._build(coder, order).to(device)
                     state = None
-                data = self._to_tensor(Z)
+                data = torch.as_tensor(Z, dtype=torch.float32, device=device)
                 train = (data[torch.as_tensor(train_idx, device=device)],)
                 validation = (data[torch.as_tensor(val_idx, device=device)],) if len(val_idx) else None
                 trainer = Trainer(module, _log_lik, self._train_config(), coder.log_jacobian, state)
@@ -302,7 +312,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self.coder_ = coder
         self.distributions_ = list(coder.kinds)
         self.order_ = np.asarray(order)
-        self.module_ = module
+        self.module_ = module.to(self._inference_dtype(device))
         self._optimizer_state = trainer.optimizer_state()
         self.n_iter_ = (self.n_iter_ if warm else 0) + history.n_iter
         self.loss_curve_ = list(previous) + history.loss_curve

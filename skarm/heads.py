@@ -67,32 +67,39 @@ class CategoricalHead(Head):
 
     The network emits ``K = max_j K_j`` logits per column; logits of levels a column
     cannot take are set to ``-inf``, so each conditional is normalised over its own
-    support. Inputs are encoded as the one-hot vector of the level followed by the level
-    scaled to ``[0, 1]``, which lets a linear layer use both the nominal and the ordinal
-    reading of a code. An out-of-support value encodes as all zeros.
+    support. As network *input* a code is encoded either as its level scaled to
+    ``[0, 1]`` ("ordinal": one unit, right for ordered levels such as pixel
+    intensities, and what a softmax regression on the preceding columns reads) or as
+    a one-hot vector ("onehot": ``K`` units, right for unordered levels). An
+    out-of-support value encodes as zeros.
 
     Parameters
     ----------
     n_categories : sequence of int
         Number of levels ``K_j`` of each column in the group.
+    encoding : {"ordinal", "onehot"}, default="ordinal"
+        Input encoding of the codes.
     """
 
-    def __init__(self, n_categories: list[int]) -> None:
+    def __init__(self, n_categories: list[int], encoding: str = "ordinal") -> None:
         super().__init__(len(n_categories))
+        if encoding not in ("ordinal", "onehot"):
+            raise ValueError(f"encoding must be 'ordinal' or 'onehot', got {encoding!r}.")
         k = torch.as_tensor(list(n_categories), dtype=torch.long)
+        self.encoding = encoding
         self.n_levels = int(k.max())
         self.n_params = self.n_levels
-        self.n_inputs = self.n_levels + 1
+        self.n_inputs = 1 if encoding == "ordinal" else self.n_levels
         levels = torch.arange(self.n_levels)
         self.register_buffer("invalid", levels[None, :] >= k[:, None], persistent=False)
         self.register_buffer("scale", 1.0 / (k.float() - 1.0).clamp(min=1.0), persistent=False)
 
     def encode(self, x: Tensor) -> Tensor:
         valid = x >= 0
+        if self.encoding == "ordinal":
+            return torch.where(valid, x * self.scale, torch.zeros_like(x)).unsqueeze(-1)
         code = torch.where(valid, x, torch.zeros_like(x)).long()
-        onehot = F.one_hot(code, self.n_levels).to(x.dtype) * valid.unsqueeze(-1)
-        scaled = torch.where(valid, x * self.scale, torch.zeros_like(x))
-        return torch.cat([onehot, scaled.unsqueeze(-1)], dim=-1)
+        return F.one_hot(code, self.n_levels).to(x.dtype) * valid.unsqueeze(-1)
 
     def distribution(self, params: Tensor, columns: slice | None = None) -> Categorical:
         invalid = self.invalid if columns is None else self.invalid[columns]
@@ -145,7 +152,7 @@ class NormalHead(Head):
         return Normal(loc, F.softplus(raw_scale) + self.min_scale)
 
 
-def make_head(kind: str, n_categories) -> Head:
+def make_head(kind: str, n_categories, encoding: str = "ordinal") -> Head:
     """The head for a group of columns of family ``kind``.
 
     Parameters
@@ -154,10 +161,12 @@ def make_head(kind: str, n_categories) -> Head:
         Family of the group.
     n_categories : sequence of int
         Support size of each column of the group (used by "categorical").
+    encoding : {"ordinal", "onehot"}, default="ordinal"
+        Input encoding of categorical codes.
     """
     n_categories = [int(k) for k in n_categories]
     if kind == "categorical":
-        return CategoricalHead(n_categories)
+        return CategoricalHead(n_categories, encoding)
     if kind == "bernoulli":
         return BernoulliHead(len(n_categories))
     if kind == "normal":

@@ -1,0 +1,16 @@
+"""scikit-learn's estimator checks on every skarm estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skarm import AutoregressiveDensityEstimator
+
+# Small, fast configurations: the checks are about the API contract, not model quality.
+ESTIMATORS = [
+    AutoregressiveDensityEstimator(max_iter=3, hidden_layer_sizes=(16,), random_state=0),
+    AutoregressiveDensityEstimator(architecture="linear", max_iter=3, random_state=0),
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
