@@ -93,4 +93,4 @@ class TorchEstimatorMixin(BaseEstimator):
         if device is not None and device.type == "cuda" and not torch.cuda.is_available():
             self.device_ = torch.device("cpu")
         if "module_" in state and isinstance(self.module_, nn.Module):
-            self.module_.to(self.device_)
+            self.module_.to(self.device_, self._inference_dtype(self.device_))

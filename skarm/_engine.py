@@ -43,11 +43,16 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def _penalised_weights(module: nn.Module) -> Iterator[Tensor]:
-    """Effective weights (not biases) of linear, convolutional and embedding layers."""
+    """Weights (not biases) of linear, convolutional and embedding layers.
+
+    A layer may define ``penalized_weight()`` to say which entries are parameters
+    (e.g. a masked layer excludes the entries its mask cuts).
+    """
     for m in module.modules():
-        if isinstance(m, nn.Linear | nn.modules.conv._ConvNd | nn.Embedding):
-            mask = getattr(m, "mask", None)
-            yield m.weight if mask is None else m.weight * mask
+        if hasattr(m, "penalized_weight"):
+            yield m.penalized_weight()
+        elif isinstance(m, nn.Linear | nn.modules.conv._ConvNd | nn.Embedding):
+            yield m.weight
 
 
 def prior_penalty(module: nn.Module, alpha: float, l1_ratio: float) -> Tensor | None:

@@ -58,6 +58,12 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         Hidden widths of the "made" architecture.
     dropout : float, default=0.5
         Dropout on hidden units of "made" during training.
+    ensemble_size : int, default=1
+        Number of networks (same order, different initialisations and hidden-unit
+        connectivities) trained side by side, each by maximum likelihood. The model is
+        their mixture ``p(x) = (1/K) sum_k p_k(x)``: still normalised, with exact
+        conditionals, and usually better held-out likelihood on small data, for about
+        ``K`` times the arithmetic (one batched pass).
     order : None, "random" or array-like of int, default=None
         Variable order: None keeps the column order, "random" draws one from
         ``random_state``, an array gives the permutation (``order[p]`` is the column
@@ -158,6 +164,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         "architecture": [StrOptions({"made", "linear"})],
         "hidden_layer_sizes": [tuple, list],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "ensemble_size": [Interval(Integral, 1, None, closed="left")],
         "order": [None, StrOptions({"random"}), "array-like"],
     }
 
@@ -170,6 +177,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         architecture="made",
         hidden_layer_sizes=(512,),
         dropout=0.5,
+        ensemble_size=1,
         order=None,
         alpha=1.0,
         l1_ratio=0.0,
@@ -192,6 +200,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self.architecture = architecture
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
+        self.ensemble_size = ensemble_size
         self.order = order
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -231,7 +240,9 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             for kind, cols in coder.groups()
         ]
         hidden = () if self.architecture == "linear" else tuple(self.hidden_layer_sizes)
-        factory = make_net_factory("made", hidden_sizes=hidden, dropout=self.dropout)
+        factory = make_net_factory(
+            "made", hidden_sizes=hidden, dropout=self.dropout, n_members=self.ensemble_size
+        )
         return AutoregressiveModel(heads, order.tolist(), factory)
 
     def _to_tensor(self, Z: np.ndarray) -> torch.Tensor:
@@ -266,13 +277,13 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         if warm:
             coder, order, device = self.coder_, self.order_, self.device_
         else:
-            coder = ColumnCoder.fit(X[train_idx], self.distribution, self.n_categories)
+            coder = ColumnCoder.fit(X, self.distribution, self.n_categories)
             order = self._resolve_order(X.shape[1], rng)
             device = resolve_device(self.device)
         Z = coder.transform(X)
         if np.any(Z[:, ~coder.continuous] < 0):
             raise ValueError(
-                "X holds discrete values outside the support learned from the training rows "
+                "X holds discrete values outside the support of the model being warm-started "
                 "(see n_categories); pass n_categories to declare the full support."
             )
         return self._train(X, Z, coder, order, device, train_idx, val_idx, rng, warm=warm)

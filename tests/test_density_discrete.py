@@ -34,9 +34,14 @@ def all_states(levels):
 
 @pytest.mark.parametrize("architecture", ["linear", "made"])
 @pytest.mark.parametrize("order", [None, "random", [2, 0, 1]])
-def test_probabilities_of_all_states_sum_to_one(architecture, order):
+@pytest.mark.parametrize("ensemble_size", [1, 3])
+@pytest.mark.parametrize("encoding", ["ordinal", "onehot"])
+def test_probabilities_of_all_states_sum_to_one(architecture, order, ensemble_size, encoding):
     X = correlated_codes()
-    est = AutoregressiveDensityEstimator(architecture=architecture, order=order, **FAST).fit(X)
+    est = AutoregressiveDensityEstimator(
+        architecture=architecture, order=order, ensemble_size=ensemble_size,
+        categorical_encoding=encoding, **FAST
+    ).fit(X)
     total = np.exp(est.score_samples(all_states([3, 3, 3]))).sum()
     assert abs(total - 1.0) < 1e-6
 
@@ -52,9 +57,11 @@ def test_bernoulli_and_per_column_categories_are_normalised():
     assert abs(total - 1.0) < 1e-6
 
 
-def test_samples_follow_the_models_own_pmf():
+@pytest.mark.parametrize("ensemble_size", [1, 3])
+def test_samples_follow_the_models_own_pmf(ensemble_size):
     X = correlated_codes()
-    est = AutoregressiveDensityEstimator(**FAST).fit(X)
+    est = AutoregressiveDensityEstimator(ensemble_size=ensemble_size, order=[1, 2, 0],
+                                         **FAST).fit(X)
     states = all_states([3, 3, 3])
     pmf = np.exp(est.score_samples(states))
     S = est.sample(40_000, random_state=1)
@@ -64,9 +71,11 @@ def test_samples_follow_the_models_own_pmf():
     assert 0.5 * np.abs(empirical - pmf).sum() < 0.02
 
 
-def test_conditionals_sum_to_score_samples_and_score_is_their_mean():
+@pytest.mark.parametrize("ensemble_size", [1, 3])
+def test_conditionals_sum_to_score_samples_and_score_is_their_mean(ensemble_size):
     X = correlated_codes()
-    est = AutoregressiveDensityEstimator(order="random", **FAST).fit(X)
+    est = AutoregressiveDensityEstimator(order="random", ensemble_size=ensemble_size,
+                                         **FAST).fit(X)
     cll = est.conditional_log_likelihood(X)
     assert cll.shape == X.shape
     np.testing.assert_allclose(cll.sum(axis=1), est.score_samples(X), rtol=1e-10)
@@ -111,9 +120,10 @@ def test_sample_random_state_controls_the_draw():
     assert set(np.unique(a)) <= {0.0, 1.0, 2.0}
 
 
-def test_values_outside_the_support_score_minus_inf():
+@pytest.mark.parametrize("ensemble_size", [1, 3])
+def test_values_outside_the_support_score_minus_inf(ensemble_size):
     X = correlated_codes()
-    est = AutoregressiveDensityEstimator(**FAST).fit(X)
+    est = AutoregressiveDensityEstimator(ensemble_size=ensemble_size, **FAST).fit(X)
     bad = np.array([[0, 1, 3], [0, 1, -1], [0.5, 1, 1], [0, 1, 1]], dtype=float)
     scores = est.score_samples(bad)
     assert np.all(np.isneginf(scores[:3])) and np.isfinite(scores[3])
@@ -251,3 +261,13 @@ def test_property_any_small_space_is_normalised(n_features, n_levels, architectu
     assert abs(np.exp(est.score_samples(states)).sum() - 1.0) < 1e-6
     S = est.sample(5, random_state=seed)
     assert S.shape == (5, n_features) and np.all((S >= 0) & (S < n_levels))
+
+
+def test_model_trained_in_float32_unpickles_and_scores_on_cpu():
+    """A GPU-trained model arrives as float32 weights; unpickling on CPU must still score."""
+    X = correlated_codes()
+    est = AutoregressiveDensityEstimator(**FAST).fit(X)
+    expected = est.score_samples(X)
+    est.module_.float()  # what a CUDA-fitted model holds
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(again.score_samples(X), expected, rtol=1e-5)

@@ -8,6 +8,7 @@ pass and samples column by column in the order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -73,46 +74,83 @@ class AutoregressiveModel(nn.Module):
     def _cols(self, i: int) -> Tensor:
         return getattr(self, f"_cols{i}")
 
+    @property
+    def n_members(self) -> int:
+        return int(getattr(self.net, "n_members", 1))
+
     def _params(self, x: Tensor) -> list[Tensor]:
-        """Run the network; return per-group parameters of shape ``(n, c_g, P_g)``."""
+        """Run the network; per-group parameters of shape ``(K, n, c_g, P_g)``."""
         n = x.shape[0]
         encoded = [
             head.encode(x[:, self._cols(i)]).reshape(n, -1) for i, head in enumerate(self.heads)
         ]
         out = self.net(torch.cat(encoded, dim=1) if len(encoded) > 1 else encoded[0])
+        if out.dim() == 2:
+            out = out.unsqueeze(0)
         params = []
         for i, head in enumerate(self.heads):
             _, offset, size = self._groups[i]
-            params.append(out[:, offset : offset + size].reshape(n, -1, head.n_params))
+            params.append(out[..., offset : offset + size].reshape(out.shape[0], n, -1,
+                                                                   head.n_params))
         return params
 
-    def conditional_log_prob(self, x: Tensor) -> Tensor:
-        """``log p(x_j | x_<j)`` for every column ``j`` (column order), shape ``(n, D)``."""
+    def member_log_prob(self, x: Tensor) -> Tensor:
+        """``log p_k(x_j | x_<j)`` of every member ``k`` and column ``j``: ``(K, n, D)``."""
         params = self._params(x)
         if len(self.heads) == 1:
             return self.heads[0].log_prob(params[0], x[:, self._cols(0)])
-        out = x.new_empty(x.shape)
+        out = x.new_empty((params[0].shape[0], *x.shape))
         for i, head in enumerate(self.heads):
             cols = self._cols(i)
-            out[:, cols] = head.log_prob(params[i], x[:, cols])
+            out[:, :, cols] = head.log_prob(params[i], x[:, cols])
+        return out
+
+    def conditional_log_prob(self, x: Tensor) -> Tensor:
+        """``log p(x_j | x_<j)`` of the model for every column ``j``, shape ``(n, D)``.
+
+        With several members (all in the same order) the model is the mixture
+        ``p(x) = (1/K) sum_k p_k(x)``, whose exact conditionals are
+        ``p(x_d | x_<d) = sum_k w_k(x_<d) p_k(x_d | x_<d)`` with posterior weights
+        ``w_k ∝ p_k(x_<d)``; they sum (in logs) to ``log p(x)``.
+        """
+        lp = self.member_log_prob(x)
+        if lp.shape[0] == 1:
+            return lp[0]
+        in_order = lp[:, :, self.order]
+        prefix = torch.cumsum(in_order, dim=2) - in_order  # log p_k(x_<d)
+        log_w = prefix - torch.logsumexp(prefix, dim=0, keepdim=True)
+        log_w = torch.nan_to_num(log_w, nan=-math.log(lp.shape[0]))  # rows already at -inf
+        out = torch.empty_like(lp[0])
+        out[:, self.order] = torch.logsumexp(log_w + in_order, dim=0)
         return out
 
     def forward(self, x: Tensor) -> Tensor:
-        """``log p(x)`` per row, shape ``(n,)``."""
-        return self.conditional_log_prob(x).sum(dim=1)
+        """Per-row log-likelihood, shape ``(n,)``.
+
+        In eval mode, the model's ``log p(x) = log (1/K) sum_k p_k(x)``. In training
+        mode, the members' mean ``(1/K) sum_k log p_k(x)``: each member is fitted by
+        maximum likelihood on its own (an ensemble), which keeps all members useful.
+        """
+        member = self.member_log_prob(x).sum(dim=2)
+        if self.training:
+            return member.mean(dim=0)
+        return torch.logsumexp(member, dim=0) - math.log(member.shape[0])
 
     @torch.no_grad()
     def sample(self, n_samples: int, x: Tensor | None = None, start: int = 0) -> Tensor:
         """Draw rows position by position (global torch RNG; seed it to repeat).
 
-        ``x`` (optional, shape ``(n_samples, D)``) holds given values for the first
-        ``start`` positions of the order; the remaining positions are sampled.
+        Each row first draws its member uniformly, then follows that member's
+        conditionals. ``x`` (optional, shape ``(n_samples, D)``) holds given values for
+        the first ``start`` positions of the order; the remaining ones are sampled.
         """
         if x is None:
-            ref = next(self.buffers())
-            x = torch.zeros(n_samples, self.n_features, device=ref.device)
+            ref = next(self.parameters())
+            x = torch.zeros(n_samples, self.n_features, device=ref.device, dtype=ref.dtype)
         else:
             x = x.clone()
+        rows = torch.arange(x.shape[0], device=x.device)
+        member = torch.randint(self.n_members, (x.shape[0],), device=x.device)
         where = {}
         for i, (cols_t, _, _) in enumerate(self._groups):
             for k, j in enumerate(cols_t.tolist()):
@@ -120,6 +158,6 @@ class AutoregressiveModel(nn.Module):
         for p in range(start, self.n_features):
             j = int(self.order[p])
             i, k = where[j]
-            params = self._params(x)[i][:, k : k + 1]
+            params = self._params(x)[i][member, rows, k : k + 1]
             x[:, j] = self.heads[i].sample(params, slice(k, k + 1))[:, 0]
         return x

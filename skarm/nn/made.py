@@ -4,45 +4,69 @@ Autoregressive structure is expressed with *degrees*: every input unit carries t
 position (in the variable order) of the variable it encodes, every output unit the
 position of the variable whose conditional it parameterises. Output ``d`` may only
 see inputs of degree ``< d``; the masks below enforce exactly that.
+
+Every layer holds ``n_members`` independent networks side by side (a leading member
+dimension, evaluated with one batched matmul), so that an ensemble of masked networks
+costs one pass instead of ``n_members``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["MaskedLinear", "MADE"]
 
 
-class MaskedLinear(nn.Linear):
-    r"""Linear layer with a fixed binary connectivity mask.
+class MaskedLinear(nn.Module):
+    r"""A stack of linear layers with fixed binary connectivity masks.
 
-    .. math:: y = x (W \odot M)^\top + b
+    .. math:: y_k = x_k (W_k \odot M_k)^\top + b_k, \qquad k = 1, \dots, K
 
     Parameters
     ----------
-    mask : Tensor of shape (out_features, in_features)
-        1 where a connection is allowed, 0 where it is cut.
+    mask : Tensor of shape (K, out_features, in_features)
+        1 where a connection is allowed, 0 where it is cut, for each of ``K`` members.
     bias : bool, default=True
         Whether the layer has a bias.
 
     Examples
     --------
-    >>> layer = MaskedLinear(torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
-    >>> layer(torch.ones(3, 2)).shape
-    torch.Size([3, 2])
+    >>> layer = MaskedLinear(torch.tensor([[[1.0, 0.0], [1.0, 1.0]]]))
+    >>> layer(torch.ones(1, 3, 2)).shape
+    torch.Size([1, 3, 2])
     """
 
     def __init__(self, mask: Tensor, bias: bool = True) -> None:
-        out_features, in_features = mask.shape
-        super().__init__(in_features, out_features, bias=bias)
+        super().__init__()
+        n_members, out_features, in_features = mask.shape
+        bound = 1.0 / math.sqrt(max(in_features, 1))
+        self.weight = nn.Parameter(torch.empty(n_members, out_features, in_features))
+        nn.init.uniform_(self.weight, -bound, bound)
+        self.bias = None
+        if bias:
+            self.bias = nn.Parameter(torch.empty(n_members, 1, out_features))
+            nn.init.uniform_(self.bias, -bound, bound)
         self.register_buffer("mask", mask.to(self.weight.dtype))
 
+    def penalized_weight(self) -> Tensor:
+        """The weights the prior applies to (masked-out entries are not parameters)."""
+        return self.weight * self.mask
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight * self.mask, self.bias)
+        """Map ``x`` of shape ``(K, n, in_features)`` to ``(K, n, out_features)``."""
+        weight = (self.weight * self.mask).transpose(1, 2)
+        if self.bias is None:
+            return torch.bmm(x, weight)
+        return torch.baddbmm(self.bias, x, weight)
+
+
+def _as_members(degrees: Sequence | Tensor) -> Tensor:
+    d = torch.as_tensor(degrees, dtype=torch.long)
+    return d.unsqueeze(0) if d.dim() == 1 else d
 
 
 class MADE(nn.Module):
@@ -50,65 +74,76 @@ class MADE(nn.Module):
 
     Germain et al. (2015), with the direct input-to-output connections of the paper:
     ``out = MLP(x) + x (W_d ⊙ M_d)^T``. With no hidden layers the network reduces to
-    the direct masked linear map, i.e. a fully visible sigmoid/softmax belief network
-    where each conditional is a (softmax) regression on the preceding variables.
+    the direct masked linear map, i.e. a fully visible belief network where each
+    conditional is a (softmax) regression on the preceding variables.
 
-    Hidden units get degrees ``0, 1, ..., D - 2`` in turn, so that every degree is
-    equally represented. A hidden unit of degree ``k`` sees inputs of degree ``<= k``;
-    an output of degree ``d`` sees hidden units of degree ``< d`` and inputs of degree
-    ``< d``.
+    A hidden unit of degree ``k`` sees inputs of degree ``<= k``; an output of degree
+    ``d`` sees hidden units of degree ``< d`` and inputs of degree ``< d``. The first
+    member's hidden units get degrees ``0, 1, ..., D - 2`` in turn (every degree equally
+    represented); further members draw them at random from torch's global RNG, so that
+    an ensemble mixes different connectivities as well as initialisations.
 
     Parameters
     ----------
-    in_degrees : sequence of int
-        Degree (order position) of each input unit.
-    out_degrees : sequence of int
-        Degree of each output unit.
+    in_degrees : array-like of int, shape (n_in,) or (n_members, n_in)
+        Degree (order position) of each input unit, per member.
+    out_degrees : array-like of int, shape (n_out,) or (n_members, n_out)
+        Degree of each output unit, per member.
     hidden_sizes : sequence of int
         Width of each hidden layer; empty for the linear (FVBN) model.
     direct : bool, default=True
         Add the direct masked input-to-output connections (always on without hidden layers).
     dropout : float, default=0.0
         Dropout probability on hidden activations during training.
+    n_members : int, default=1
+        Number of independent networks evaluated side by side.
 
     Examples
     --------
-    >>> net = MADE([0, 1, 2], [0, 1, 2], hidden_sizes=[8])
+    >>> net = MADE([0, 1, 2], [0, 1, 2], hidden_sizes=[8], n_members=2)
     >>> net(torch.zeros(4, 3)).shape
-    torch.Size([4, 3])
+    torch.Size([2, 4, 3])
     """
 
     def __init__(
         self,
-        in_degrees: Sequence[int],
-        out_degrees: Sequence[int],
+        in_degrees: Sequence[int] | Tensor,
+        out_degrees: Sequence[int] | Tensor,
         hidden_sizes: Sequence[int] = (),
         direct: bool = True,
         dropout: float = 0.0,
+        n_members: int = 1,
     ) -> None:
         super().__init__()
-        d_in = torch.as_tensor(list(in_degrees), dtype=torch.long)
-        d_out = torch.as_tensor(list(out_degrees), dtype=torch.long)
-        if d_in.numel() == 0 or d_out.numel() == 0:
+        d_in = _as_members(in_degrees).expand(n_members, -1)
+        d_out = _as_members(out_degrees).expand(n_members, -1)
+        if d_in.shape[1] == 0 or d_out.shape[1] == 0:
             raise ValueError("MADE needs at least one input and one output unit.")
+        self.n_members = int(n_members)
         n_dims = int(max(d_in.max(), d_out.max())) + 1
         layers: list[nn.Module] = []
         previous = d_in
         for width in hidden_sizes:
-            degrees = torch.arange(int(width)) % max(n_dims - 1, 1)
-            layers.append(MaskedLinear((degrees[:, None] >= previous[None, :]).float()))
+            cyclic = torch.arange(int(width)) % max(n_dims - 1, 1)
+            degrees = torch.stack(
+                [cyclic]
+                + [torch.randint(0, max(n_dims - 1, 1), (int(width),)) for _ in range(n_members - 1)]
+            )
+            layers.append(MaskedLinear((degrees[:, :, None] >= previous[:, None, :]).float()))
             layers.append(nn.ReLU())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             previous = degrees
         self.hidden = nn.Sequential(*layers)
-        self.output = MaskedLinear((d_out[:, None] > previous[None, :]).float())
+        self.output = MaskedLinear((d_out[:, :, None] > previous[:, None, :]).float())
         self.direct = None
         if hidden_sizes and direct:
-            self.direct = MaskedLinear((d_out[:, None] > d_in[None, :]).float(), bias=False)
+            self.direct = MaskedLinear((d_out[:, :, None] > d_in[:, None, :]).float(), bias=False)
             nn.init.zeros_(self.direct.weight)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Map ``x`` of shape ``(n, n_in)`` to parameters of shape ``(n_members, n, n_out)``."""
+        x = x.unsqueeze(0).expand(self.n_members, -1, -1)
         out = self.output(self.hidden(x))
         if self.direct is not None:
             out = out + self.direct(x)
