@@ -59,10 +59,15 @@ def main():
         est = AutoregressiveDensityEstimator(random_state=args.seed, **args.config)
         fit_and_report(f"skarm {args.config}", est, train, test)
         return
-    fit_and_report("skarm default", AutoregressiveDensityEstimator(random_state=args.seed),
-                   train, test)
-    fit_and_report("skarm linear", AutoregressiveDensityEstimator(
-        architecture="linear", random_state=args.seed), train, test)
+    fit_and_report(
+        "skarm default", AutoregressiveDensityEstimator(random_state=args.seed), train, test
+    )
+    fit_and_report(
+        "skarm linear",
+        AutoregressiveDensityEstimator(architecture="linear", random_state=args.seed),
+        train,
+        test,
+    )
     if args.grid:
         t0 = time.perf_counter()
         search = GridSearchCV(

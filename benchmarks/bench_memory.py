@@ -44,12 +44,16 @@ def main():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # Conservative: if scoring never exceeded an earlier peak, this over-states the growth.
     growth = peak - before
-    print(f"rows={args.rows} features={X.shape[1]} input={X.nbytes / 2**20:.0f} MB "
-          f"finite={np.isfinite(scores).all()}")
+    print(
+        f"rows={args.rows} features={X.shape[1]} input={X.nbytes / 2**20:.0f} MB "
+        f"finite={np.isfinite(scores).all()}"
+    )
     print("| rows scored | peak RSS growth (MB) | wall time (s) | rows/s |")
     print("|---|---|---|---|")
-    print(f"| {args.rows:,} x {X.shape[1]} | {growth:.0f} | {seconds:.1f} | "
-          f"{args.rows / seconds:,.0f} |")
+    print(
+        f"| {args.rows:,} x {X.shape[1]} | {growth:.0f} | {seconds:.1f} | "
+        f"{args.rows / seconds:,.0f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,11 @@ class PlainMADE(nn.Module):
     def penalty(self):
         return sum(
             0.5 * (w * m).square().sum()
-            for w, m in ((self.l1.weight, self.m1), (self.l2.weight, self.m2),
-                         (self.direct.weight, self.md))
+            for w, m in (
+                (self.l1.weight, self.m1),
+                (self.l2.weight, self.m2),
+                (self.direct.weight, self.md),
+            )
         )
 
 
@@ -84,8 +87,12 @@ def main():
     args = parser.parse_args()
     train, _ = digits_split()
     est = AutoregressiveDensityEstimator(
-        max_iter=args.epochs, early_stopping=False, tol=0.0, n_iter_no_change=args.epochs + 1,
-        random_state=0, device=args.device,
+        max_iter=args.epochs,
+        early_stopping=False,
+        tol=0.0,
+        n_iter_no_change=args.epochs + 1,
+        random_state=0,
+        device=args.device,
     )
     cfg = est.get_params()
     times = {"skarm": [], "plain": []}
@@ -96,12 +103,20 @@ def main():
             est.fit(train)
         times["skarm"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        plain_loop(train, args.epochs, cfg["batch_size"], cfg["learning_rate_init"],
-                   cfg["alpha"], args.device)
+        plain_loop(
+            train,
+            args.epochs,
+            cfg["batch_size"],
+            cfg["learning_rate_init"],
+            cfg["alpha"],
+            args.device,
+        )
         times["plain"].append(time.perf_counter() - t0)
     skarm_t, plain_t = np.median(times["skarm"]), np.median(times["plain"])
-    print(f"device={args.device} epochs={args.epochs} rows={len(train)} "
-          f"batch_size={cfg['batch_size']} torch_threads={torch.get_num_threads()}")
+    print(
+        f"device={args.device} epochs={args.epochs} rows={len(train)} "
+        f"batch_size={cfg['batch_size']} torch_threads={torch.get_num_threads()}"
+    )
     print("| loop | median fit time (s) | ratio to plain torch |")
     print("|---|---|---|")
     print(f"| plain torch loop | {plain_t:.2f} | 1.00 |")

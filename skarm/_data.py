@@ -78,9 +78,7 @@ class ColumnCoder:
                 col = X[:, j]
                 integer = _is_integer_valued(col)
                 kinds[j] = (
-                    "categorical"
-                    if integer and col.max() < MAX_AUTO_CATEGORIES
-                    else "normal"
+                    "categorical" if integer and col.max() < MAX_AUTO_CATEGORIES else "normal"
                 )
             elif kind in DISCRETE and not _is_integer_valued(X[:, j]):
                 raise ValueError(

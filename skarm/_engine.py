@@ -77,7 +77,9 @@ def batched(fn: Callable[..., Tensor], tensors: Sequence[Tensor], batch_size: in
     n = tensors[0].shape[0]
     if n == 0:
         return fn(*tensors)
-    return torch.cat([fn(*(t[s : s + batch_size] for t in tensors)) for s in range(0, n, batch_size)])
+    return torch.cat(
+        [fn(*(t[s : s + batch_size] for t in tensors)) for s in range(0, n, batch_size)]
+    )
 
 
 @dataclass
@@ -248,8 +250,10 @@ class Trainer:
         """A CPU copy of Adam's state, to resume training later (pickles anywhere)."""
         state = self.optimizer.state_dict()
         cpu = {
-            k: {n: v.detach().to("cpu", copy=True) if torch.is_tensor(v) else v
-                for n, v in s.items()}
+            k: {
+                n: v.detach().to("cpu", copy=True) if torch.is_tensor(v) else v
+                for n, v in s.items()
+            }
             for k, s in state["state"].items()
         }
         return {"state": cpu, "param_groups": copy.deepcopy(state["param_groups"])}

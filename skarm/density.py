@@ -158,8 +158,11 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             list,
             tuple,
         ],
-        "n_categories": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left"),
-                         "array-like"],
+        "n_categories": [
+            StrOptions({"auto"}),
+            Interval(Integral, 2, None, closed="left"),
+            "array-like",
+        ],
         "categorical_encoding": [StrOptions({"ordinal", "onehot"})],
         "architecture": [StrOptions({"made", "linear"})],
         "hidden_layer_sizes": [tuple, list],
@@ -227,7 +230,9 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         if isinstance(self.order, str):
             return rng.permutation(n_features)
         order = np.asarray(self.order)
-        if order.shape != (n_features,) or not np.array_equal(np.sort(order), np.arange(n_features)):
+        if order.shape != (n_features,) or not np.array_equal(
+            np.sort(order), np.arange(n_features)
+        ):
             raise ValueError(
                 f"order must be a permutation of 0..{n_features - 1} (one entry per feature); "
                 f"got {self.order!r}."
@@ -288,8 +293,9 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             )
         return self._train(X, Z, coder, order, device, train_idx, val_idx, rng, warm=warm)
 
-    def _train(self, X, Z, coder, order, device, train_idx, val_idx, rng, warm, epochs=None,
-               partial=False):
+    def _train(
+        self, X, Z, coder, order, device, train_idx, val_idx, rng, warm, epochs=None, partial=False
+    ):
         """Train a fresh or (warm) copied module and commit the fitted state only on success."""
         seed = int(rng.randint(np.iinfo(np.int32).max))
         self_device = getattr(self, "device_", None)
@@ -304,7 +310,9 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
                     state = None
                 data = torch.as_tensor(Z, dtype=torch.float32, device=device)
                 train = (data[torch.as_tensor(train_idx, device=device)],)
-                validation = (data[torch.as_tensor(val_idx, device=device)],) if len(val_idx) else None
+                validation = (
+                    (data[torch.as_tensor(val_idx, device=device)],) if len(val_idx) else None
+                )
                 trainer = Trainer(module, _log_lik, self._train_config(), coder.log_jacobian, state)
                 history = trainer.fit(
                     train,
@@ -371,8 +379,9 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
                 "call; pass n_categories to declare the full support."
             )
         idx = np.arange(X.shape[0])
-        return self._train(X, Z, coder, order, device, idx, idx[:0], rng, warm=not first,
-                           epochs=1, partial=True)
+        return self._train(
+            X, Z, coder, order, device, idx, idx[:0], rng, warm=not first, epochs=1, partial=True
+        )
 
     # ------------------------------------------------------------------ inference
     def _internal(self, X) -> np.ndarray:

@@ -39,8 +39,11 @@ def all_states(levels):
 def test_probabilities_of_all_states_sum_to_one(architecture, order, ensemble_size, encoding):
     X = correlated_codes()
     est = AutoregressiveDensityEstimator(
-        architecture=architecture, order=order, ensemble_size=ensemble_size,
-        categorical_encoding=encoding, **FAST
+        architecture=architecture,
+        order=order,
+        ensemble_size=ensemble_size,
+        categorical_encoding=encoding,
+        **FAST,
     ).fit(X)
     total = np.exp(est.score_samples(all_states([3, 3, 3]))).sum()
     assert abs(total - 1.0) < 1e-6
@@ -60,8 +63,9 @@ def test_bernoulli_and_per_column_categories_are_normalised():
 @pytest.mark.parametrize("ensemble_size", [1, 3])
 def test_samples_follow_the_models_own_pmf(ensemble_size):
     X = correlated_codes()
-    est = AutoregressiveDensityEstimator(ensemble_size=ensemble_size, order=[1, 2, 0],
-                                         **FAST).fit(X)
+    est = AutoregressiveDensityEstimator(ensemble_size=ensemble_size, order=[1, 2, 0], **FAST).fit(
+        X
+    )
     states = all_states([3, 3, 3])
     pmf = np.exp(est.score_samples(states))
     S = est.sample(40_000, random_state=1)
@@ -74,8 +78,7 @@ def test_samples_follow_the_models_own_pmf(ensemble_size):
 @pytest.mark.parametrize("ensemble_size", [1, 3])
 def test_conditionals_sum_to_score_samples_and_score_is_their_mean(ensemble_size):
     X = correlated_codes()
-    est = AutoregressiveDensityEstimator(order="random", ensemble_size=ensemble_size,
-                                         **FAST).fit(X)
+    est = AutoregressiveDensityEstimator(order="random", ensemble_size=ensemble_size, **FAST).fit(X)
     cll = est.conditional_log_likelihood(X)
     assert cll.shape == X.shape
     np.testing.assert_allclose(cll.sum(axis=1), est.score_samples(X), rtol=1e-10)
@@ -163,7 +166,11 @@ def test_fitted_attributes_and_history():
 def test_early_stopping_restores_the_best_weights():
     X = correlated_codes(n=300)
     est = AutoregressiveDensityEstimator(
-        max_iter=200, n_iter_no_change=5, hidden_layer_sizes=(256,), dropout=0.0, alpha=0.0,
+        max_iter=200,
+        n_iter_no_change=5,
+        hidden_layer_sizes=(256,),
+        dropout=0.0,
+        alpha=0.0,
         random_state=0,
     ).fit(X)
     assert est.n_iter_ < 200
@@ -178,8 +185,9 @@ def test_early_stopping_restores_the_best_weights():
 
 def test_warm_start_and_partial_fit_continue_training():
     X = correlated_codes()
-    est = AutoregressiveDensityEstimator(warm_start=True, early_stopping=False,
-                                         max_iter=3, hidden_layer_sizes=(16,), random_state=0)
+    est = AutoregressiveDensityEstimator(
+        warm_start=True, early_stopping=False, max_iter=3, hidden_layer_sizes=(16,), random_state=0
+    )
     est.fit(X)
     first = est.score(X)
     weights = est.module_.net.output.weight.detach().clone()
@@ -254,7 +262,10 @@ def test_property_any_small_space_is_normalised(n_features, n_levels, architectu
     X[0] = n_levels - 1  # make the alphabet size known
     order = rng.permutation(n_features)
     est = AutoregressiveDensityEstimator(
-        architecture=architecture, order=order, max_iter=3, hidden_layer_sizes=(8,),
+        architecture=architecture,
+        order=order,
+        max_iter=3,
+        hidden_layer_sizes=(8,),
         random_state=seed,
     ).fit(X)
     states = all_states([n_levels] * n_features)

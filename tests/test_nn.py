@@ -27,8 +27,11 @@ def test_output_depends_only_on_earlier_columns(hidden, encoding):
     for j in range(5):
         # Gradients of column j's output units with respect to every encoded input unit.
         encoded = torch.cat(
-            [h.encode(x[:, cols]).reshape(1, -1) for h, cols in
-             ((model.heads[0], [0, 2, 4]), (model.heads[1], [1, 3]))], dim=1
+            [
+                h.encode(x[:, cols]).reshape(1, -1)
+                for h, cols in ((model.heads[0], [0, 2, 4]), (model.heads[1], [1, 3]))
+            ],
+            dim=1,
         ).requires_grad_(True)
         out = model.net(encoded)
         # Output units of column j.
@@ -50,7 +53,9 @@ def test_output_depends_only_on_earlier_columns(hidden, encoding):
 def test_prior_penalty_matches_its_definition():
     torch.manual_seed(0)
     net = MADE([0, 1, 2], [0, 1, 2], hidden_sizes=[5])
-    weights = [m.penalized_weight().detach() for m in net.modules() if hasattr(m, "penalized_weight")]
+    weights = [
+        m.penalized_weight().detach() for m in net.modules() if hasattr(m, "penalized_weight")
+    ]
     l2 = sum(float(w.square().sum()) for w in weights)
     l1 = sum(float(w.abs().sum()) for w in weights)
     alpha, r = 0.7, 0.25

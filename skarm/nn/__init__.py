@@ -21,5 +21,7 @@ def make_net_factory(name: str, **kwargs) -> NetFactory:
     try:
         cls = _NETWORKS[name]
     except KeyError:
-        raise ValueError(f"Unknown network {name!r}; expected one of {sorted(_NETWORKS)}.") from None
+        raise ValueError(
+            f"Unknown network {name!r}; expected one of {sorted(_NETWORKS)}."
+        ) from None
     return partial(cls, **kwargs)

@@ -90,8 +90,9 @@ class AutoregressiveModel(nn.Module):
         params = []
         for i, head in enumerate(self.heads):
             _, offset, size = self._groups[i]
-            params.append(out[..., offset : offset + size].reshape(out.shape[0], n, -1,
-                                                                   head.n_params))
+            params.append(
+                out[..., offset : offset + size].reshape(out.shape[0], n, -1, head.n_params)
+            )
         return params
 
     def member_log_prob(self, x: Tensor) -> Tensor:

@@ -127,7 +127,10 @@ class MADE(nn.Module):
             cyclic = torch.arange(int(width)) % max(n_dims - 1, 1)
             degrees = torch.stack(
                 [cyclic]
-                + [torch.randint(0, max(n_dims - 1, 1), (int(width),)) for _ in range(n_members - 1)]
+                + [
+                    torch.randint(0, max(n_dims - 1, 1), (int(width),))
+                    for _ in range(n_members - 1)
+                ]
             )
             layers.append(MaskedLinear((degrees[:, :, None] >= previous[:, None, :]).float()))
             layers.append(nn.ReLU())
