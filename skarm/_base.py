@@ -72,6 +72,18 @@ class TorchEstimatorMixin(BaseEstimator):
         return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
     @contextlib.contextmanager
+    def _restore_on_failure(self) -> Iterator[None]:
+        """Undo every attribute change if the block raises: a failed (re)fit leaves the
+        estimator exactly as it was (fitted state is replaced, never mutated in place)."""
+        snapshot = self.__dict__.copy()
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(snapshot)
+            raise
+
+    @contextlib.contextmanager
     def _torch_rng(self, seed: int, device: torch.device) -> Iterator[None]:
         """Seed torch's global RNG inside the block and restore the caller's state after."""
         devices = [device] if device.type == "cuda" else []

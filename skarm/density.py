@@ -269,64 +269,62 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self : AutoregressiveDensityEstimator
             The fitted estimator.
         """
+        with self._restore_on_failure():
+            return self._fit(X)
+
+    def _fit(self, X):
         warm = self.warm_start and hasattr(self, "module_")
-        X = self._validate(X, reset=not warm)
-        if X.shape[0] < 2:
-            raise ValueError(
-                f"Found 1 sample; {type(self).__name__} needs at least 2 samples to fit."
-            )
         rng = np.random.RandomState(self._seed_from(self.random_state))
-        n_val = int(np.ceil(self.validation_fraction * X.shape[0])) if self.early_stopping else 0
-        perm = rng.permutation(X.shape[0])
-        val_idx, train_idx = perm[:n_val], perm[n_val:]
-        if warm:
-            coder, order, device = self.coder_, self.order_, self.device_
-        else:
+        Z, coder, order, device = self._prepare(X, fresh=not warm, rng=rng)
+        n_val = int(np.ceil(self.validation_fraction * len(Z))) if self.early_stopping else 0
+        perm = rng.permutation(len(Z))
+        return self._train(Z, coder, order, device, perm[n_val:], perm[:n_val], rng, warm=warm)
+
+    def _prepare(self, X, fresh: bool, rng: np.random.RandomState):
+        """Validate ``X``; type the columns (fresh fit) or reuse the fitted typing."""
+        X = self._validate(X, reset=fresh)
+        if fresh:
+            if X.shape[0] < 2:
+                raise ValueError(
+                    f"Found 1 sample; {type(self).__name__} needs at least 2 samples to fit."
+                )
             coder = ColumnCoder.fit(X, self.distribution, self.n_categories)
             order = self._resolve_order(X.shape[1], rng)
             device = resolve_device(self.device)
+        else:
+            coder, order, device = self.coder_, self.order_, self.device_
         Z = coder.transform(X)
         if np.any(Z[:, ~coder.continuous] < 0):
             raise ValueError(
-                "X holds discrete values outside the support of the model being warm-started "
-                "(see n_categories); pass n_categories to declare the full support."
+                "X holds discrete values outside the support fixed when the model was first "
+                "fitted; pass n_categories to declare the full support."
             )
-        return self._train(X, Z, coder, order, device, train_idx, val_idx, rng, warm=warm)
+        return Z, coder, order, device
 
     def _train(
-        self, X, Z, coder, order, device, train_idx, val_idx, rng, warm, epochs=None, partial=False
+        self, Z, coder, order, device, train_idx, val_idx, rng, warm, epochs=None, partial=False
     ):
-        """Train a fresh or (warm) copied module and commit the fitted state only on success."""
+        """Train a fresh or (warm) copied module; commit the fitted state only on success."""
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        self_device = getattr(self, "device_", None)
-        self.device_ = device
-        try:
-            with self._torch_rng(seed, device):
-                if warm:
-                    module = copy.deepcopy(self.module_).float()
-                    state = self._optimizer_state
-                else:
-                    module = self._build(coder, order).to(device)
-                    state = None
-                data = torch.as_tensor(Z, dtype=torch.float32, device=device)
-                train = (data[torch.as_tensor(train_idx, device=device)],)
-                validation = (
-                    (data[torch.as_tensor(val_idx, device=device)],) if len(val_idx) else None
-                )
-                trainer = Trainer(module, _log_lik, self._train_config(), coder.log_jacobian, state)
-                history = trainer.fit(
-                    train,
-                    validation,
-                    epochs if epochs is not None else self.max_iter,
-                    history=History(),
-                    warn=not partial,
-                )
-        except BaseException:
-            if self_device is None:
-                del self.device_
+        with self._torch_rng(seed, device):
+            if warm:
+                module = copy.deepcopy(self.module_).float()
+                state = self._optimizer_state
             else:
-                self.device_ = self_device
-            raise
+                module = self._build(coder, order).to(device)
+                state = None
+            data = torch.as_tensor(Z, dtype=torch.float32, device=device)
+            train = (data[torch.as_tensor(train_idx, device=device)],)
+            validation = (data[torch.as_tensor(val_idx, device=device)],) if len(val_idx) else None
+            trainer = Trainer(module, _log_lik, self._train_config(), coder.log_jacobian, state)
+            history = trainer.fit(
+                train,
+                validation,
+                epochs if epochs is not None else self.max_iter,
+                history=History(),
+                warn=not partial,
+            )
+        self.device_ = device
         previous = self.__dict__.get("loss_curve_", []) if warm else []
         self.coder_ = coder
         self.distributions_ = list(coder.kinds)
@@ -361,26 +359,18 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self : AutoregressiveDensityEstimator
             The updated estimator.
         """
+        with self._restore_on_failure():
+            return self._partial_fit(X)
+
+    def _partial_fit(self, X):
         first = not hasattr(self, "module_")
-        X = self._validate(X, reset=first)
-        rng = np.random.RandomState(self._seed_from(self.random_state))
-        if first:
-            if X.shape[0] < 2:
-                raise ValueError("Found 1 sample; the first partial_fit needs at least 2 samples.")
-            coder = ColumnCoder.fit(X, self.distribution, self.n_categories)
-            order = self._resolve_order(X.shape[1], rng)
-            device = resolve_device(self.device)
-        else:
-            coder, order, device = self.coder_, self.order_, self.device_
-        Z = coder.transform(X)
-        if np.any(Z[:, ~coder.continuous] < 0):
-            raise ValueError(
-                "X holds discrete values outside the support fixed by the first partial_fit "
-                "call; pass n_categories to declare the full support."
-            )
-        idx = np.arange(X.shape[0])
+        # A different seed per call, so that successive calls shuffle differently.
+        calls = 0 if first else self.n_iter_
+        rng = np.random.RandomState((self._seed_from(self.random_state) + calls) % 2**31)
+        Z, coder, order, device = self._prepare(X, fresh=first, rng=rng)
+        idx = np.arange(len(Z))
         return self._train(
-            X, Z, coder, order, device, idx, idx[:0], rng, warm=not first, epochs=1, partial=True
+            Z, coder, order, device, idx, idx[:0], rng, warm=not first, epochs=1, partial=True
         )
 
     # ------------------------------------------------------------------ inference

@@ -60,13 +60,13 @@ def test_prior_penalty_matches_its_definition():
     l1 = sum(float(w.abs().sum()) for w in weights)
     alpha, r = 0.7, 0.25
     expected = alpha * ((1 - r) * 0.5 * l2 + r * l1)
-    assert float(prior_penalty(net, alpha, r)) == pytest.approx(expected, rel=1e-6)
+    assert float(prior_penalty(net, alpha, r).detach()) == pytest.approx(expected, rel=1e-6)
     assert prior_penalty(net, 0.0, r) is None
     # Biases are not penalised; masked-out weights are not parameters.
     with torch.no_grad():
         net.output.bias.fill_(100.0)
         net.output.weight.masked_fill_(net.output.mask == 0, 100.0)
-    assert float(prior_penalty(net, alpha, r)) == pytest.approx(expected, rel=1e-6)
+    assert float(prior_penalty(net, alpha, r).detach()) == pytest.approx(expected, rel=1e-6)
 
 
 def test_l1_prior_drives_weights_toward_zero():
