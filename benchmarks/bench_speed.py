@@ -48,7 +48,8 @@ class PlainMADE(nn.Module):
         out = F.linear(h, self.l2.weight * self.m2, self.l2.bias)
         out = out + F.linear(x / 16.0, self.direct.weight * self.md)
         logits = out.view(-1, self.n_dims, self.n_levels)
-        return torch.distributions.Categorical(logits=logits).log_prob(x.long()).sum(1)
+        dist = torch.distributions.Categorical(logits=logits, validate_args=False)
+        return dist.log_prob(x.long()).sum(1)
 
     def penalty(self):
         return sum(

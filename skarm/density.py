@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skarm._base import TRAINING_CONSTRAINTS, TorchEstimatorMixin
 from skarm._data import ColumnCoder
-from skarm._engine import History, Trainer, batched, resolve_device
+from skarm._engine import History, Trainer, resolve_device
 from skarm.heads import make_head
 from skarm.nn import AutoregressiveModel, make_net_factory
 
@@ -374,10 +374,18 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         )
 
     # ------------------------------------------------------------------ inference
-    def _internal(self, X) -> np.ndarray:
+    def _evaluate(self, X, fn) -> np.ndarray:
+        """Apply ``fn`` to internal-unit batches of validated ``X``; bounded memory."""
         check_is_fitted(self, "module_")
         X = self._validate(X, reset=False)
-        return X
+        self.module_.eval()
+        step = self._eval_batch_size
+        chunks = []
+        with torch.no_grad():
+            for s in range(0, max(X.shape[0], 1), step):
+                z = self._to_tensor(self.coder_.transform(X[s : s + step]))
+                chunks.append(fn(z).double().cpu().numpy())
+        return np.concatenate(chunks)
 
     def conditional_log_likelihood(self, X) -> np.ndarray:
         """Per-column conditional log-likelihoods ``log p(x_j | x_<j)``.
@@ -393,16 +401,8 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             Column ``j`` (in the input's column order, whatever the model's order) holds
             ``log p(x_j | x_<j)`` in nats, in user units; rows sum to ``score_samples``.
         """
-        X = self._internal(X)
-        self.module_.eval()
-        fn = self.module_.conditional_log_prob
-        out = np.empty(X.shape, dtype=np.float64)
-        step = self._eval_batch_size
-        with torch.no_grad():
-            for s in range(0, X.shape[0], step):
-                z = self._to_tensor(self.coder_.transform(X[s : s + step]))
-                out[s : s + step] = batched(fn, (z,), step).cpu().numpy()
-        return out - np.log(self.coder_.scale)
+        log_lik = self._evaluate(X, lambda z: self.module_.conditional_log_prob(z))
+        return log_lik - np.log(self.coder_.scale)
 
     def score_samples(self, X) -> np.ndarray:
         """Log-likelihood ``log p(x)`` of each row, in nats (user units).
@@ -417,15 +417,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         log_density : ndarray of shape (n_samples,)
             ``-inf`` for rows holding a discrete value outside the fitted support.
         """
-        X = self._internal(X)
-        self.module_.eval()
-        out = np.empty(X.shape[0], dtype=np.float64)
-        step = self._eval_batch_size
-        with torch.no_grad():
-            for s in range(0, X.shape[0], step):
-                z = self._to_tensor(self.coder_.transform(X[s : s + step]))
-                out[s : s + step] = self.module_(z).double().cpu().numpy()
-        return out + self.coder_.log_jacobian
+        return self._evaluate(X, lambda z: self.module_(z)) + self.coder_.log_jacobian
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood of ``X`` in nats per row (higher is better).

@@ -103,7 +103,7 @@ class CategoricalHead(Head):
 
     def distribution(self, params: Tensor, columns: slice | None = None) -> Categorical:
         invalid = self.invalid if columns is None else self.invalid[columns]
-        return Categorical(logits=params.masked_fill(invalid, -math.inf))
+        return Categorical(logits=params.masked_fill(invalid, -math.inf), validate_args=False)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         valid = x >= 0
@@ -122,7 +122,7 @@ class BernoulliHead(Head):
         return x.clamp(min=0.0).unsqueeze(-1)
 
     def distribution(self, params: Tensor, columns: slice | None = None) -> Bernoulli:
-        return Bernoulli(logits=params[..., 0])
+        return Bernoulli(logits=params[..., 0], validate_args=False)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         valid = x >= 0
@@ -149,7 +149,7 @@ class NormalHead(Head):
 
     def distribution(self, params: Tensor, columns: slice | None = None) -> Normal:
         loc, raw_scale = params.unbind(-1)
-        return Normal(loc, F.softplus(raw_scale) + self.min_scale)
+        return Normal(loc, F.softplus(raw_scale) + self.min_scale, validate_args=False)
 
 
 def make_head(kind: str, n_categories, encoding: str = "ordinal") -> Head:

@@ -282,3 +282,10 @@ def test_model_trained_in_float32_unpickles_and_scores_on_cpu():
     est.module_.float()  # what a CUDA-fitted model holds
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_allclose(again.score_samples(X), expected, rtol=1e-5)
+
+
+def test_verbose_shows_a_progress_bar_with_loss_and_validation(capsys):
+    est = AutoregressiveDensityEstimator(verbose=1, **FAST).fit(correlated_codes())
+    err = capsys.readouterr().err
+    assert "loss=" in err and "val_ll=" in err
+    assert f"{est.n_iter_}/" in err
