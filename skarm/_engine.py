@@ -58,7 +58,9 @@ def _penalised_weights(module: nn.Module) -> Iterator[Tensor]:
 def prior_penalty(module: nn.Module, alpha: float, l1_ratio: float) -> Tensor | None:
     """Negative log-prior ``alpha * ((1 - r) * 0.5 * ||W||_2^2 + r * ||W||_1)``.
 
-    Returns ``None`` when ``alpha == 0`` so that the loop skips the work.
+    A module with ``n_members > 1`` is an ensemble trained on its members' mean NLL;
+    the penalty is averaged over members likewise, so that each member's objective is
+    exactly its own MAP objective. Returns ``None`` when ``alpha == 0``.
     """
     if alpha == 0:
         return None
@@ -68,7 +70,8 @@ def prior_penalty(module: nn.Module, alpha: float, l1_ratio: float) -> Tensor | 
             l2 = l2 + w.square().sum()
         if l1_ratio > 0:
             l1 = l1 + w.abs().sum()
-    return alpha * ((1.0 - l1_ratio) * 0.5 * l2 + l1_ratio * l1)
+    n_members = int(getattr(module, "n_members", 1))
+    return alpha * ((1.0 - l1_ratio) * 0.5 * l2 + l1_ratio * l1) / n_members
 
 
 @torch.no_grad()

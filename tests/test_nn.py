@@ -83,3 +83,18 @@ def test_l1_prior_drives_weights_toward_zero():
 def test_made_rejects_empty_layers():
     with pytest.raises(ValueError, match="at least one"):
         MADE([], [0])
+
+
+def test_ensemble_prior_is_each_members_own_prior():
+    """An ensemble's objective is the mean of its members' MAP objectives."""
+    torch.manual_seed(0)
+    factory = make_net_factory("made", hidden_sizes=(6,), n_members=3)
+    heads = [(make_head("categorical", [3, 3, 3]), [0, 1, 2])]
+    model = AutoregressiveModel(heads, [0, 1, 2], factory)
+    per_member = [
+        sum(float(m.penalized_weight()[k].detach().square().sum()) for m in model.modules()
+            if hasattr(m, "penalized_weight"))
+        for k in range(3)
+    ]
+    expected = np.mean([0.5 * 2.0 * p for p in per_member])
+    assert float(prior_penalty(model, 2.0, 0.0).detach()) == pytest.approx(expected, rel=1e-6)
