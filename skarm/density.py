@@ -68,16 +68,16 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         Variable order: None keeps the column order, "random" draws one from
         ``random_state``, an array gives the permutation (``order[p]`` is the column
         modelled at position ``p``).
-    alpha : float, default=1.0
+    alpha : float, default=5.0
         Prior strength on the weights (not biases). The objective is
         ``-(1/n) [sum_i log p(x_i) + log p(theta)]`` with
         ``log p(theta) = -alpha ((1 - l1_ratio) ||W||^2 / 2 + l1_ratio ||W||_1)``.
     l1_ratio : float, default=0.0
         Mix between a Gaussian (0, precision ``alpha``) and a Laplace (1, scale
         ``1 / alpha``) prior.
-    batch_size : int, default=64
+    batch_size : int, default=128
         Rows per mini-batch.
-    learning_rate_init : float, default=1e-3
+    learning_rate_init : float, default=3e-3
         Adam's step size.
     max_iter : int, default=500
         Maximum number of epochs.
@@ -182,10 +182,10 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         dropout=0.5,
         ensemble_size=1,
         order=None,
-        alpha=1.0,
+        alpha=5.0,
         l1_ratio=0.0,
-        batch_size=64,
-        learning_rate_init=1e-3,
+        batch_size=128,
+        learning_rate_init=3e-3,
         max_iter=500,
         early_stopping=True,
         validation_fraction=0.1,
