@@ -51,28 +51,23 @@ class PlainMADE(nn.Module):
         dist = torch.distributions.Categorical(logits=logits, validate_args=False)
         return dist.log_prob(x.long()).sum(1)
 
-    def penalty(self):
-        return sum(
-            0.5 * (w * m).square().sum()
-            for w, m in (
-                (self.l1.weight, self.m1),
-                (self.l2.weight, self.m2),
-                (self.direct.weight, self.md),
-            )
-        )
-
 
 def plain_loop(X, epochs, batch_size, lr, alpha, device):
     torch.manual_seed(0)
     model = PlainMADE().to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    # The Gaussian prior as Adam's (L2) weight decay on the weights, biases undecayed.
+    weights = [model.l1.weight, model.l2.weight, model.direct.weight]
+    biases = [model.l1.bias, model.l2.bias]
+    opt = torch.optim.Adam(
+        [{"params": weights, "weight_decay": alpha / len(X)}, {"params": biases}], lr=lr
+    )
     data = torch.as_tensor(X, dtype=torch.float32, device=device)
     n = len(data)
     for _ in range(epochs):
         perm = torch.randperm(n, device=device)
         for s in range(0, n, batch_size):
             xb = data[perm[s : s + batch_size]]
-            loss = -model(xb).mean() + alpha * model.penalty() / n
+            loss = -model(xb).mean()
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 10.0)

@@ -43,17 +43,20 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _penalised_weights(module: nn.Module) -> Iterator[Tensor]:
-    """Weights (not biases) of linear, convolutional and embedding layers.
-
-    A layer may define ``penalized_weight()`` to say which entries are parameters
-    (e.g. a masked layer excludes the entries its mask cuts).
-    """
+def _weight_layers(module: nn.Module) -> Iterator[nn.Module]:
+    """Layers whose ``weight`` carries the prior: linear, convolutional, embedding, and any
+    layer defining ``penalized_weight()`` (e.g. a masked layer, which excludes the
+    entries its mask cuts: they are not parameters of the model)."""
     for m in module.modules():
-        if hasattr(m, "penalized_weight"):
-            yield m.penalized_weight()
-        elif isinstance(m, nn.Linear | nn.modules.conv._ConvNd | nn.Embedding):
-            yield m.weight
+        if hasattr(m, "penalized_weight") or isinstance(
+            m, nn.Linear | nn.modules.conv._ConvNd | nn.Embedding
+        ):
+            yield m
+
+
+def _penalised_weights(module: nn.Module) -> Iterator[Tensor]:
+    for m in _weight_layers(module):
+        yield m.penalized_weight() if hasattr(m, "penalized_weight") else m.weight
 
 
 def prior_penalty(module: nn.Module, alpha: float, l1_ratio: float) -> Tensor | None:
@@ -160,7 +163,17 @@ class Trainer:
         self.log_lik = log_lik
         self.config = config
         self.score_offset = float(score_offset)
-        self.optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate_init)
+        # The Gaussian part of the prior enters as Adam's (coupled, L2) weight decay on the
+        # weights: its gradient alpha (1 - l1_ratio) W / n is exactly that of the penalty,
+        # without building the penalty's graph at every step. The L1 part is in the loss.
+        weights = [m.weight for m in _weight_layers(module)]
+        taken = {id(w) for w in weights}
+        others = [p for p in module.parameters() if id(p) not in taken]
+        self.optimizer = torch.optim.Adam(
+            [{"params": weights}, {"params": others, "weight_decay": 0.0}],
+            lr=config.learning_rate_init,
+            foreach=True,  # one fused kernel per state tensor kind, also on CPU
+        )
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
             for group in self.optimizer.param_groups:
@@ -175,26 +188,35 @@ class Trainer:
         return float(ll.mean()) + self.score_offset
 
     def _epoch(self, tensors: Sequence[Tensor], n_prior: int) -> float:
+        """One pass over shuffled mini-batches; returns the epoch's mean objective."""
         cfg = self.config
         n = tensors[0].shape[0]
         device = tensors[0].device
+        n_members = int(getattr(self.module, "n_members", 1))
+        self.optimizer.param_groups[0]["weight_decay"] = (
+            cfg.alpha * (1.0 - cfg.l1_ratio) / (n_prior * n_members)
+        )
+        l1_alpha = cfg.alpha * cfg.l1_ratio
         perm = torch.randperm(n, device=device)
         total = torch.zeros((), device=device)
         self.module.train()
         for start in range(0, n, cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
-            nll = -self.log_lik(self.module, *(t[idx] for t in tensors)).mean()
-            loss = nll
-            penalty = prior_penalty(self.module, cfg.alpha, cfg.l1_ratio)
-            if penalty is not None:
-                loss = loss + penalty / n_prior
+            loss = -self.log_lik(self.module, *(t[idx] for t in tensors)).mean()
+            total = total + loss.detach() * idx.numel()
+            if l1_alpha > 0:
+                loss = loss + prior_penalty(self.module, l1_alpha, 1.0) / n_prior
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.max_grad_norm is not None:
                 nn.utils.clip_grad_norm_(self.module.parameters(), cfg.max_grad_norm)
             self.optimizer.step()
-            total = total + loss.detach() * idx.numel()
-        return float(total) / n - self.score_offset
+        objective = float(total) / n
+        with torch.no_grad():
+            penalty = prior_penalty(self.module, cfg.alpha, cfg.l1_ratio)
+        if penalty is not None:
+            objective += float(penalty) / n_prior
+        return objective - self.score_offset
 
     def fit(
         self,

@@ -93,6 +93,7 @@ class CategoricalHead(Head):
         levels = torch.arange(self.n_levels)
         self.register_buffer("invalid", levels[None, :] >= k[:, None], persistent=False)
         self.register_buffer("scale", 1.0 / (k.float() - 1.0).clamp(min=1.0), persistent=False)
+        self.shared_alphabet = not bool(self.invalid.any())
 
     def encode(self, x: Tensor) -> Tensor:
         valid = x >= 0
@@ -102,8 +103,10 @@ class CategoricalHead(Head):
         return F.one_hot(code, self.n_levels).to(x.dtype) * valid.unsqueeze(-1)
 
     def distribution(self, params: Tensor, columns: slice | None = None) -> Categorical:
-        invalid = self.invalid if columns is None else self.invalid[columns]
-        return Categorical(logits=params.masked_fill(invalid, -math.inf), validate_args=False)
+        if not self.shared_alphabet:
+            invalid = self.invalid if columns is None else self.invalid[columns]
+            params = params.masked_fill(invalid, -math.inf)
+        return Categorical(logits=params, validate_args=False)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         valid = x >= 0

@@ -92,8 +92,11 @@ def test_ensemble_prior_is_each_members_own_prior():
     heads = [(make_head("categorical", [3, 3, 3]), [0, 1, 2])]
     model = AutoregressiveModel(heads, [0, 1, 2], factory)
     per_member = [
-        sum(float(m.penalized_weight()[k].detach().square().sum()) for m in model.modules()
-            if hasattr(m, "penalized_weight"))
+        sum(
+            float(m.penalized_weight()[k].detach().square().sum())
+            for m in model.modules()
+            if hasattr(m, "penalized_weight")
+        )
         for k in range(3)
     ]
     expected = np.mean([0.5 * 2.0 * p for p in per_member])

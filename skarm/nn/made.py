@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["MaskedLinear", "MADE"]
@@ -58,6 +59,11 @@ class MaskedLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map ``x`` of shape ``(K, n, in_features)`` to ``(K, n, out_features)``."""
+        if self.weight.shape[0] == 1:  # one member: plain linear is faster than bmm
+            # squeeze/view (not indexing) so that backward stays a view, not a scatter.
+            bias = None if self.bias is None else self.bias.view(-1)
+            weight = self.weight.squeeze(0) * self.mask.squeeze(0)
+            return F.linear(x.squeeze(0), weight, bias).unsqueeze(0)
         weight = (self.weight * self.mask).transpose(1, 2)
         if self.bias is None:
             return torch.bmm(x, weight)
