@@ -38,15 +38,18 @@ def main():
     X = train[rng.randint(0, len(train), args.rows)]
     est.score_samples(X[:10])  # warm up torch
     before = rss_mb()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     scores = est.score_samples(X)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # Conservative: if scoring never exceeded an earlier peak, this over-states the growth.
+    if peak <= peak_before:
+        raise SystemExit("scoring did not raise the peak RSS; cannot measure its growth")
     growth = peak - before
     print(
         f"rows={args.rows} features={X.shape[1]} input={X.nbytes / 2**20:.0f} MB "
-        f"finite={np.isfinite(scores).all()}"
+        f"finite={np.isfinite(scores).all()} rss_before={before:.0f} MB "
+        f"peak_before={peak_before:.0f} MB peak_after={peak:.0f} MB"
     )
     print("| rows scored | peak RSS growth (MB) | wall time (s) | rows/s |")
     print("|---|---|---|---|")

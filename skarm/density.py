@@ -11,7 +11,7 @@ from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skarm._base import TRAINING_CONSTRAINTS, TorchEstimatorMixin
+from skarm._base import TRAINING_CONSTRAINTS, TorchEstimatorMixin, release_freed_memory
 from skarm._data import ColumnCoder
 from skarm._engine import History, Trainer, resolve_device
 from skarm.heads import make_head
@@ -385,6 +385,8 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             for s in range(0, max(X.shape[0], 1), step):
                 z = self._to_tensor(self.coder_.transform(X[s : s + step]))
                 chunks.append(fn(z).double().cpu().numpy())
+                del z
+                release_freed_memory()
         return np.concatenate(chunks)
 
     def conditional_log_likelihood(self, X) -> np.ndarray:
@@ -461,6 +463,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         with self._torch_rng(seed, self.device_):
             for s in range(0, n_samples, step):
                 chunks.append(self.module_.sample(min(step, n_samples - s)).cpu().numpy())
+                release_freed_memory()
         return self.coder_.inverse_transform(np.concatenate(chunks))
 
     def __sklearn_tags__(self):
