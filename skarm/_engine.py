@@ -13,7 +13,6 @@ per-row log-likelihoods for a tuple of tensors, e.g. ``(X,)`` for a density mode
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import warnings
@@ -76,23 +75,6 @@ def prior_penalty(module: nn.Module, alpha: float, l1_ratio: float) -> Tensor | 
             l1 = l1 + w.abs().sum()
     n_members = int(getattr(module, "n_members", 1))
     return alpha * ((1.0 - l1_ratio) * 0.5 * l2 + l1_ratio * l1) / n_members
-
-
-@contextlib.contextmanager
-def flush_denormal() -> Iterator[None]:
-    """Flush denormal floats to zero on CPU while training.
-
-    Adam's moment estimates of weights that rarely get a gradient (e.g. those of an
-    always-zero pixel) decay geometrically into the denormal range, where x86 CPUs
-    slow down by an order of magnitude; flushing them costs nothing in accuracy.
-    torch has no getter for this flag: it is restored to torch's default (off).
-    """
-    supported = torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if supported:
-            torch.set_flush_denormal(False)
 
 
 @torch.no_grad()
@@ -247,8 +229,7 @@ class Trainer:
             range(n_epochs), disable=not cfg.verbose, desc=type(self.module).__name__, leave=True
         )
         for _ in bar:
-            with flush_denormal():
-                loss = self._epoch(train, n_prior)
+            loss = self._epoch(train, n_prior)
             history.n_iter += 1
             if not math.isfinite(loss):
                 warnings.warn(

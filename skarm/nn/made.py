@@ -52,6 +52,11 @@ class MaskedLinear(nn.Module):
             self.bias = nn.Parameter(torch.empty(n_members, 1, out_features))
             nn.init.uniform_(self.bias, -bound, bound)
         self.register_buffer("mask", mask.to(self.weight.dtype))
+        with torch.no_grad():
+            # Cut entries start (and, under weight decay, stay) exactly at zero: they are
+            # not parameters, and their decaying Adam moments would otherwise sink into
+            # the denormal range and slow every step.
+            self.weight.mul_(self.mask)
 
     def penalized_weight(self) -> Tensor:
         """The weights the prior applies to (masked-out entries are not parameters)."""
