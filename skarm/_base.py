@@ -80,8 +80,6 @@ class TorchEstimatorMixin(BaseEstimator):
         return TrainConfig(
             batch_size=self.batch_size,
             learning_rate_init=self.learning_rate_init,
-            max_iter=self.max_iter,
-            early_stopping=self.early_stopping,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             alpha=self.alpha,

@@ -94,8 +94,6 @@ class TrainConfig:
 
     batch_size: int = 64
     learning_rate_init: float = 1e-3
-    max_iter: int = 200
-    early_stopping: bool = True
     n_iter_no_change: int = 10
     tol: float = 1e-4
     alpha: float = 0.0
