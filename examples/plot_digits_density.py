@@ -48,12 +48,16 @@ print(f"held-out NLL: {nll:.2f} nats per image = {nll / (64 * np.log(2)):.3f} bi
 print(f"(uniform over 17 levels: {64 * np.log(17):.1f} nats per image)")
 
 samples = est.sample(32, random_state=0)
-fig, axes = plt.subplots(4, 16, figsize=(12, 3.4))
-for i, ax in enumerate(axes.flat):
-    image = X_test[i % 32] if i < 32 else samples[i - 32]
-    ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=16)
-    ax.set_axis_off()
-fig.text(0.5, 0.97, "real test digits", ha="center")
-fig.text(0.5, 0.49, "sampled from the fitted AutoregressiveDensityEstimator", ha="center")
+fig = plt.figure(figsize=(12, 3.8))
+for subfig, images, title in zip(
+    fig.subfigures(2, 1),
+    (X_test[:32], samples),
+    ("real test digits", "sampled from the fitted AutoregressiveDensityEstimator"),
+    strict=True,
+):
+    subfig.suptitle(title)
+    for ax, image in zip(subfig.subplots(2, 16).flat, images, strict=True):
+        ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=16)
+        ax.set_axis_off()
 fig.savefig(args.output, dpi=100, bbox_inches="tight")
 print(f"wrote {args.output}")
