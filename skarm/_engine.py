@@ -227,15 +227,20 @@ class Trainer:
             range(n_epochs), disable=not cfg.verbose, desc=type(self.module).__name__, leave=True
         )
         for _ in bar:
+            if validation is None:  # with validation, the best weights are kept instead
+                last_good = copy.deepcopy(self.module.state_dict())
             loss = self._epoch(train, n_prior)
             history.n_iter += 1
             if not math.isfinite(loss):
+                if best_state is None:
+                    best_state = last_good
                 warnings.warn(
                     f"Training loss became {loss} at epoch {history.n_iter}; stopped and kept "
                     "the last good weights. Lower learning_rate_init or raise alpha.",
                     RuntimeWarning,
                     stacklevel=3,
                 )
+                history.converged = True  # stopped on purpose; no convergence warning
                 break
             history.loss_curve.append(loss)
             postfix = {"loss": f"{loss:.4f}"}

@@ -131,3 +131,32 @@ def test_device_parameter_is_never_rewritten():
     cpu = AutoregressiveDensityEstimator(device="cpu", **FAST).fit(GOOD)
     assert cpu.device_ == torch.device("cpu")
     assert next(cpu.module_.parameters()).device.type == "cpu"
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_non_finite_loss_stops_and_keeps_the_last_good_weights(monkeypatch, early_stopping):
+    from skarm import density
+
+    calls = {"n": 0}
+    original = density._log_lik
+
+    def poisoned(module, x):
+        out = original(module, x)
+        if module.training:
+            calls["n"] += 1
+            if calls["n"] > 2:  # from the third training batch on, the loss is NaN
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(density, "_log_lik", poisoned)
+    est = AutoregressiveDensityEstimator(
+        early_stopping=early_stopping,
+        batch_size=25,
+        max_iter=10,
+        hidden_layer_sizes=(8,),
+        random_state=0,
+    )
+    with pytest.warns(RuntimeWarning, match="kept the last good weights"):
+        est.fit(GOOD)
+    assert np.all(np.isfinite(est.score_samples(GOOD)))
+    assert all(torch.isfinite(p).all() for p in est.module_.parameters())
