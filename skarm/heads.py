@@ -96,6 +96,8 @@ class CategoricalHead(Head):
         self.shared_alphabet = not bool(self.invalid.any())
 
     def encode(self, x: Tensor) -> Tensor:
+        if self.training and self.encoding == "ordinal":  # training data: all in support
+            return (x * self.scale).unsqueeze(-1)
         valid = x >= 0
         if self.encoding == "ordinal":
             return torch.where(valid, x * self.scale, torch.zeros_like(x)).unsqueeze(-1)
@@ -109,6 +111,8 @@ class CategoricalHead(Head):
         return Categorical(logits=params, validate_args=False)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        if self.training:  # training data: all in support
+            return self.distribution(params).log_prob(x.long())
         valid = x >= 0
         code = torch.where(valid, x, torch.zeros_like(x)).long()
         lp = self.distribution(params).log_prob(code)
