@@ -16,9 +16,10 @@ import time
 import warnings
 
 import numpy as np
-from _digits import digits_split
 
 from skarm import AutoregressiveDensityEstimator
+
+from _digits import digits_split
 
 
 def rss_mb() -> float:

@@ -20,10 +20,11 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _digits import digits_split
 from torch import nn
 
 from skarm import AutoregressiveDensityEstimator
+
+from _digits import digits_split
 
 
 class PlainMADE(nn.Module):

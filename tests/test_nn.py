@@ -6,7 +6,7 @@ import torch
 
 from skarm._engine import prior_penalty
 from skarm.heads import make_head
-from skarm.nn import MADE, AutoregressiveModel, make_net_factory
+from skarm.nn import MADE, AutoregressiveModel, PixelCNN, make_net_factory
 
 
 @pytest.mark.parametrize("hidden", [(), (32,), (32, 16)])
@@ -101,3 +101,41 @@ def test_ensemble_prior_is_each_members_own_prior():
     ]
     expected = np.mean([0.5 * 2.0 * p for p in per_member])
     assert float(prior_penalty(model, 2.0, 0.0).detach()) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("image_shape", [(3, 4), (1, 5), (4, 1)])
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_pixelcnn_output_depends_only_on_earlier_pixels(image_shape, kernel_size):
+    """Gradient check: pixel p's outputs ignore inputs of pixels >= p (raster order), and see
+    every earlier pixel when the receptive field covers the image (no blind spot)."""
+    torch.manual_seed(0)
+    n = image_shape[0] * image_shape[1]
+    # Two input channels and three outputs per pixel, as a one-hot or mixed head would give.
+    in_deg, out_deg = np.repeat(np.arange(n), 2), np.repeat(np.arange(n), 3)
+    net = PixelCNN(
+        in_deg, out_deg, image_shape, hidden_sizes=(8,) * 6, kernel_size=kernel_size, n_members=2
+    )
+    x = torch.randn(1, 2 * n, requires_grad=True)
+    out = net(x)
+    for p in range(n):
+        (grad,) = torch.autograd.grad(out[..., out_deg == p].sum(), x, retain_graph=True)
+        seen = grad[0].abs().reshape(n, 2).sum(dim=1) > 0
+        assert not seen[p:].any(), p
+        assert seen[:p].all(), p  # 6 layers cover these small images: no blind spot
+
+
+def test_pixelcnn_pads_pixels_with_fewer_channels():
+    """Mixed heads give pixels different numbers of input units; outputs keep their units."""
+    in_deg = [0, 0, 1, 2, 2, 3]
+    out_deg = [0, 1, 1, 2, 3, 3, 3]
+    net = PixelCNN(in_deg, out_deg, (2, 2), hidden_sizes=(4, 4))
+    assert net(torch.zeros(5, 6)).shape == (1, 5, 7)
+
+
+@pytest.mark.parametrize(
+    "in_deg, shape, match",
+    [([0, 1, 4], (2, 2), "degrees must lie"), ([[0, 1]], (1, 2), "one row")],
+)
+def test_pixelcnn_rejects_bad_degrees(in_deg, shape, match):
+    with pytest.raises(ValueError, match=match):
+        PixelCNN(in_deg, [0, 1], shape)

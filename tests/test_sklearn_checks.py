@@ -19,6 +19,9 @@ ESTIMATORS = [
         hidden_layer_sizes=(16,),
         random_state=0,
     ),
+    AutoregressiveDensityEstimator(
+        architecture="pixelcnn", hidden_layer_sizes=(8, 8), max_iter=3, random_state=0
+    ),
 ]
 
 

@@ -1,7 +1,8 @@
 """Torch modules of skarm: networks that map encoded inputs to distribution parameters.
 
 Nothing here knows about scikit-learn. A network respects *degrees*: output units of
-degree ``d`` depend only on input units of degree ``< d``.
+degree ``d`` depend only on input units of degree ``< d`` (MADE: any order; PixelCNN:
+degree = raster pixel index).
 """
 
 from __future__ import annotations
@@ -10,10 +11,19 @@ from functools import partial
 
 from skarm.nn.arm import AutoregressiveModel, NetFactory
 from skarm.nn.made import MADE, MaskedLinear
+from skarm.nn.pixelcnn import GatedConvLayer, PixelCNN
 
-__all__ = ["AutoregressiveModel", "MADE", "MaskedLinear", "NetFactory", "make_net_factory"]
+__all__ = [
+    "AutoregressiveModel",
+    "GatedConvLayer",
+    "MADE",
+    "MaskedLinear",
+    "NetFactory",
+    "PixelCNN",
+    "make_net_factory",
+]
 
-_NETWORKS = {"made": MADE}
+_NETWORKS = {"made": MADE, "pixelcnn": PixelCNN}
 
 
 def make_net_factory(name: str, **kwargs) -> NetFactory:

@@ -1,0 +1,210 @@
+"""Gated PixelCNN without blind spot (van den Oord et al., 2016) over image-shaped rows.
+
+The network reads a row of ``D = height * width`` variables as an image in raster order
+(row by row, left to right) and emits, at pixel ``p``, the parameters of
+``p(x_p | x_<p)``. Two stacks keep it causal without masking any weight:
+
+* the **vertical stack** at row ``i`` sees only rows ``< i`` (its first layer is
+  padded and cropped so that the kernel's last row never overlaps row ``i``);
+* the **horizontal stack** at ``(i, j)`` sees the pixels left of ``j`` in row ``i``
+  (first layer) and, through a 1x1 link, the vertical stack at row ``i``.
+
+Stacking the two covers every earlier pixel within the receptive field: unlike a single
+masked convolution, there is no blind spot to the upper right.
+
+Like :class:`skarm.nn.MADE`, the network is built from *degrees* (the order position of
+each input and output unit), so :class:`skarm.nn.AutoregressiveModel` can use it with any
+head: degree ``p`` is pixel ``p`` in raster order, and the units sharing a degree are
+that pixel's channels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["GatedConvLayer", "PixelCNN"]
+
+
+def _gate(h: Tensor) -> Tensor:
+    a, b = h.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+class GatedConvLayer(nn.Module):
+    """One gated layer ``tanh(W_f * x) ⊙ sigmoid(W_g * x)`` with vertical and horizontal stacks.
+
+    Parameters
+    ----------
+    in_channels, channels : int
+        Input and output channels of both stacks.
+    kernel_size : int
+        Odd kernel width; the vertical kernel is ``(kernel_size // 2 + 1, kernel_size)``.
+    first : bool
+        The first layer is strictly causal (it does not see the current pixel); later
+        layers see their own position, which only carries earlier pixels.
+    dropout : float, default=0.0
+        Dropout on the gated horizontal activations during training.
+
+    Examples
+    --------
+    >>> layer = GatedConvLayer(1, 4, 3, first=True)
+    >>> v, h = layer(torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 8, 8))
+    >>> v.shape, h.shape
+    (torch.Size([2, 4, 8, 8]), torch.Size([2, 4, 8, 8]))
+    """
+
+    def __init__(
+        self, in_channels: int, channels: int, kernel_size: int, first: bool, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}.")
+        half = kernel_size // 2
+        self.first = first
+        self.half = half
+        self.residual = not first and in_channels == channels
+        self.vertical = nn.Conv2d(in_channels, 2 * channels, (half + 1, kernel_size))
+        self.horizontal = nn.Conv2d(in_channels, 2 * channels, (1, half + 1))
+        self.link = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, v: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Map the stacks ``(v, h)`` of shape ``(n, C, H, W)`` to the next layer's."""
+        p = self.half
+        if self.first:  # pad one more row/column, then crop: the kernel stops short of (i, j)
+            hv = self.vertical(F.pad(v, (p, p, p + 1, 0)))[:, :, :-1]
+            hh = self.horizontal(F.pad(h, (p + 1, 0, 0, 0)))[:, :, :, :-1]
+        else:
+            hv = self.vertical(F.pad(v, (p, p, p, 0)))
+            hh = self.horizontal(F.pad(h, (p, 0, 0, 0)))
+        out_h = self.out(self.dropout(_gate(hh + self.link(hv))))
+        if self.residual:
+            out_h = out_h + h
+        return _gate(hv), out_h
+
+
+class _PixelCNNNet(nn.Module):
+    """One gated PixelCNN: ``(n, C_in, H, W) -> (n, C_out, H, W)``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        widths: Sequence[int],
+        kernel_size: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        layers, previous = [], in_channels
+        for i, width in enumerate(widths):
+            layers.append(GatedConvLayer(previous, int(width), kernel_size, i == 0, dropout))
+            previous = int(width)
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(previous, 2 * previous, 1),
+            nn.ReLU(),
+            nn.Conv2d(2 * previous, out_channels, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        v = h = x
+        for layer in self.layers:
+            v, h = layer(v, h)
+        return self.head(h)
+
+
+def _channel_index(degrees: Tensor, n_pixels: int, what: str) -> Tensor:
+    """``index[c, p]``: the unit holding channel ``c`` of pixel ``p`` (``-1`` if none)."""
+    if degrees.dim() != 1:
+        raise ValueError(f"PixelCNN takes one row of {what} degrees, got shape {degrees.shape}.")
+    if degrees.numel() == 0 or degrees.min() < 0 or degrees.max() >= n_pixels:
+        raise ValueError(
+            f"PixelCNN {what} degrees must lie in 0..{n_pixels - 1} (one per pixel of the image)."
+        )
+    counts = torch.bincount(degrees, minlength=n_pixels)
+    index = torch.full((int(counts.max()), n_pixels), -1, dtype=torch.long)
+    slot = torch.zeros(n_pixels, dtype=torch.long)
+    for unit, p in enumerate(degrees.tolist()):
+        index[slot[p], p] = unit
+        slot[p] += 1
+    return index
+
+
+class PixelCNN(nn.Module):
+    """Gated PixelCNN mapping encoded pixels to autoregressive distribution parameters.
+
+    Output units of degree ``d`` depend only on input units of degree ``< d``, degree
+    ``d`` being pixel ``d`` of a ``height x width`` image in raster order.
+
+    Parameters
+    ----------
+    in_degrees : array-like of int, shape (n_in,)
+        Degree (raster pixel index) of each input unit; the units of one pixel are its
+        input channels, in the order given.
+    out_degrees : array-like of int, shape (n_out,)
+        Degree of each output unit; the units of one pixel are its output channels.
+    image_shape : (int, int)
+        ``(height, width)`` of the image.
+    hidden_sizes : sequence of int, default=(64,) * 6
+        Channels of each gated layer.
+    kernel_size : int, default=3
+        Odd width of the convolution kernels.
+    dropout : float, default=0.0
+        Dropout probability inside each gated layer during training.
+    n_members : int, default=1
+        Number of independent networks evaluated side by side.
+
+    Examples
+    --------
+    >>> net = PixelCNN(range(4), range(4), (2, 2), hidden_sizes=[8, 8], n_members=2)
+    >>> net(torch.zeros(5, 4)).shape
+    torch.Size([2, 5, 4])
+    """
+
+    def __init__(
+        self,
+        in_degrees: Sequence[int] | Tensor,
+        out_degrees: Sequence[int] | Tensor,
+        image_shape: tuple[int, int],
+        hidden_sizes: Sequence[int] = (64,) * 6,
+        kernel_size: int = 3,
+        dropout: float = 0.0,
+        n_members: int = 1,
+    ) -> None:
+        super().__init__()
+        height, width = (int(s) for s in image_shape)
+        if not hidden_sizes:
+            raise ValueError("PixelCNN needs at least one gated layer (hidden_sizes).")
+        self.image_shape = (height, width)
+        n_pixels = height * width
+        in_index = _channel_index(torch.as_tensor(in_degrees, dtype=torch.long), n_pixels, "input")
+        out_index = _channel_index(
+            torch.as_tensor(out_degrees, dtype=torch.long), n_pixels, "output"
+        )
+        n_in = int(in_index.max()) + 1
+        # Input gather: unit ``n_in`` is an appended zero column (pixels with fewer channels).
+        self.register_buffer("in_index", torch.where(in_index < 0, n_in, in_index))
+        # Output gather: output unit ``u`` reads flat position ``c * D + p`` of the net's map.
+        valid = out_index >= 0
+        flat = torch.arange(out_index.numel()).view_as(out_index)
+        out_flat = torch.empty(int(valid.sum()), dtype=torch.long)
+        out_flat[out_index[valid]] = flat[valid]
+        self.register_buffer("out_flat", out_flat)
+        self.n_members = int(n_members)
+        self.nets = nn.ModuleList(
+            _PixelCNNNet(in_index.shape[0], out_index.shape[0], hidden_sizes, kernel_size, dropout)
+            for _ in range(self.n_members)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map ``x`` of shape ``(n, n_in)`` to parameters of shape ``(n_members, n, n_out)``."""
+        n = x.shape[0]
+        padded = torch.cat([x, x.new_zeros(n, 1)], dim=1)
+        image = padded[:, self.in_index].view(n, -1, *self.image_shape)
+        return torch.stack([net(image).reshape(n, -1)[:, self.out_flat] for net in self.nets])
