@@ -5,9 +5,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skarm import AutoregressiveDensityEstimator
 
 # Small, fast configurations: the checks are about the API contract, not model quality.
-# Nothing is skipped by us. pytest reports two skips, both from scikit-learn itself:
-# the array-API checks run only when SCIPY_ARRAY_API is set, and skarm takes NumPy
-# input (it converts to torch tensors itself), so they do not apply.
+# Nothing is skipped by us. pytest reports one skip per configuration, from scikit-learn
+# itself: its array-API check runs only when SCIPY_ARRAY_API is set, and skarm takes NumPy
+# input (it converts to torch tensors itself), so it does not apply.
 ESTIMATORS = [
     AutoregressiveDensityEstimator(max_iter=3, hidden_layer_sizes=(16,), random_state=0),
     AutoregressiveDensityEstimator(architecture="linear", max_iter=3, random_state=0),
