@@ -14,10 +14,12 @@ import numpy as np
 
 from skarm.heads import OUT_OF_SUPPORT
 
-__all__ = ["ColumnCoder", "DISCRETE", "CONTINUOUS", "MAX_AUTO_CATEGORIES"]
+__all__ = ["ColumnCoder", "DISCRETE", "CONTINUOUS", "AUTO_CONTINUOUS", "MAX_AUTO_CATEGORIES"]
 
 DISCRETE = ("categorical", "bernoulli")
-CONTINUOUS = ("normal",)
+CONTINUOUS = ("normal", "mixture")
+#: The family "auto" gives a continuous column.
+AUTO_CONTINUOUS = "mixture"
 #: "auto" treats an integer column as categorical only up to this many levels.
 MAX_AUTO_CATEGORIES = 256
 
@@ -33,7 +35,7 @@ class ColumnCoder:
     Attributes
     ----------
     kinds : list of str
-        Family of each column: "categorical", "bernoulli" or "normal".
+        Family of each column: "categorical", "bernoulli", "normal" or "mixture".
     n_categories : ndarray of int
         Support size of each discrete column (0 for continuous ones).
     loc, scale : ndarray of float
@@ -78,7 +80,9 @@ class ColumnCoder:
                 col = X[:, j]
                 integer = _is_integer_valued(col)
                 kinds[j] = (
-                    "categorical" if integer and col.max() < MAX_AUTO_CATEGORIES else "normal"
+                    "categorical"
+                    if integer and col.max() < MAX_AUTO_CATEGORIES
+                    else AUTO_CONTINUOUS
                 )
             elif kind in DISCRETE and not _is_integer_valued(X[:, j]):
                 raise ValueError(

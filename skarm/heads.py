@@ -19,9 +19,17 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Bernoulli, Categorical, Distribution, Normal
+from torch.distributions import Bernoulli, Categorical, Distribution, MixtureSameFamily, Normal
 
-__all__ = ["Head", "CategoricalHead", "BernoulliHead", "NormalHead", "OUT_OF_SUPPORT", "make_head"]
+__all__ = [
+    "Head",
+    "CategoricalHead",
+    "BernoulliHead",
+    "NormalHead",
+    "MixtureHead",
+    "OUT_OF_SUPPORT",
+    "make_head",
+]
 
 #: Internal code of a discrete value that lies outside the support fitted on the data.
 OUT_OF_SUPPORT = -1.0
@@ -46,10 +54,11 @@ class Head(nn.Module):
         """Encode values ``x`` of shape ``(n, c)`` as inputs of shape ``(n, c, n_inputs)``."""
         raise NotImplementedError
 
-    def distribution(self, params: Tensor, columns: slice | None = None) -> Distribution:
-        """Distribution with batch shape ``(n, c)`` from ``params`` of shape ``(n, c, n_params)``.
+    def distribution(self, params: Tensor, columns: Tensor | None = None) -> Distribution:
+        """Distribution with batch shape ``params.shape[:-1]`` from its parameters.
 
-        ``columns`` selects which of the group's columns ``params`` belongs to (all by default).
+        ``params`` is ``(n, c, n_params)`` for all the group's columns (``columns=None``),
+        or ``(m, n_params)`` with ``columns`` (shape ``(m,)``) naming each row's column.
         """
         raise NotImplementedError
 
@@ -57,8 +66,12 @@ class Head(nn.Module):
         """Log-probability (or log-density) of ``x`` ``(n, c)`` under ``params``."""
         return self.distribution(params).log_prob(x)
 
-    def sample(self, params: Tensor, columns: slice) -> Tensor:
-        """Draw one value per row for the group's ``columns`` (global torch RNG)."""
+    def sample(self, params: Tensor, columns: Tensor) -> Tensor:
+        """Draw one value per row (global torch RNG).
+
+        ``params`` has shape ``(m, n_params)``: row ``r`` holds the parameters of the
+        group's column ``columns[r]``. Returns the ``m`` values.
+        """
         return self.distribution(params, columns).sample().to(params.dtype)
 
 
@@ -104,7 +117,7 @@ class CategoricalHead(Head):
         code = torch.where(valid, x, torch.zeros_like(x)).long()
         return F.one_hot(code, self.n_levels).to(x.dtype) * valid.unsqueeze(-1)
 
-    def distribution(self, params: Tensor, columns: slice | None = None) -> Categorical:
+    def distribution(self, params: Tensor, columns: Tensor | None = None) -> Categorical:
         if not self.shared_alphabet:
             invalid = self.invalid if columns is None else self.invalid[columns]
             params = params.masked_fill(invalid, -math.inf)
@@ -128,7 +141,7 @@ class BernoulliHead(Head):
     def encode(self, x: Tensor) -> Tensor:
         return x.clamp(min=0.0).unsqueeze(-1)
 
-    def distribution(self, params: Tensor, columns: slice | None = None) -> Bernoulli:
+    def distribution(self, params: Tensor, columns: Tensor | None = None) -> Bernoulli:
         return Bernoulli(logits=params[..., 0], validate_args=False)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
@@ -154,22 +167,61 @@ class NormalHead(Head):
     def encode(self, x: Tensor) -> Tensor:
         return x.unsqueeze(-1)
 
-    def distribution(self, params: Tensor, columns: slice | None = None) -> Normal:
+    def distribution(self, params: Tensor, columns: Tensor | None = None) -> Normal:
         loc, raw_scale = params.unbind(-1)
         return Normal(loc, F.softplus(raw_scale) + self.min_scale, validate_args=False)
 
 
-def make_head(kind: str, n_categories, encoding: str = "ordinal") -> Head:
+class MixtureHead(NormalHead):
+    r"""Mixtures of ``n_components`` Gaussians per conditional (MADE-MoG, RNADE).
+
+    .. math:: p(z \mid \cdot) = \sum_{m} \pi_m \, \mathcal{N}(z; \mu_m, \sigma_m),
+        \quad \pi = \mathrm{softmax}(a), \quad \sigma_m = \mathrm{softplus}(s_m) + \sigma_{min}
+
+    on standardised values, built on ``torch.distributions.MixtureSameFamily``. The
+    network emits ``3 * n_components`` values per column: the mixing logits, the means
+    and the pre-softplus scales. ``min_scale`` bounds every component's density, so that
+    no component can collapse onto a training point and diverge.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number of columns in the group.
+    n_components : int, default=5
+        Gaussians per conditional.
+    min_scale : float, default=1e-3
+        Smallest component scale, in standardised units.
+    """
+
+    def __init__(self, n_columns: int, n_components: int = 5, min_scale: float = 1e-3) -> None:
+        super().__init__(n_columns, min_scale)
+        if n_components < 1:
+            raise ValueError(f"n_components must be a positive integer, got {n_components}.")
+        self.n_components = int(n_components)
+        self.n_params = 3 * self.n_components
+
+    def distribution(self, params: Tensor, columns: Tensor | None = None) -> MixtureSameFamily:
+        logits, loc, raw_scale = params.split(self.n_components, dim=-1)
+        return MixtureSameFamily(
+            Categorical(logits=logits, validate_args=False),
+            Normal(loc, F.softplus(raw_scale) + self.min_scale, validate_args=False),
+            validate_args=False,
+        )
+
+
+def make_head(kind: str, n_categories, encoding: str = "ordinal", n_components: int = 5) -> Head:
     """The head for a group of columns of family ``kind``.
 
     Parameters
     ----------
-    kind : {"categorical", "bernoulli", "normal"}
+    kind : {"categorical", "bernoulli", "normal", "mixture"}
         Family of the group.
     n_categories : sequence of int
         Support size of each column of the group (used by "categorical").
     encoding : {"ordinal", "onehot"}, default="ordinal"
         Input encoding of categorical codes.
+    n_components : int, default=5
+        Gaussians per conditional (used by "mixture").
     """
     n_categories = [int(k) for k in n_categories]
     if kind == "categorical":
@@ -178,4 +230,6 @@ def make_head(kind: str, n_categories, encoding: str = "ordinal") -> Head:
         return BernoulliHead(len(n_categories))
     if kind == "normal":
         return NormalHead(len(n_categories))
+    if kind == "mixture":
+        return MixtureHead(len(n_categories), n_components)
     raise ValueError(f"Unknown distribution family {kind!r}.")

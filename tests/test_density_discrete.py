@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -19,7 +20,7 @@ FAST = dict(max_iter=15, hidden_layer_sizes=(16,), random_state=0)
 
 
 @pytest.mark.parametrize("architecture", ["linear", "made"])
-@pytest.mark.parametrize("order", [None, "random", [2, 0, 1]])
+@pytest.mark.parametrize("order", [None, "random", [2, 0, 1], "ensemble"])
 @pytest.mark.parametrize("ensemble_size", [1, 3])
 @pytest.mark.parametrize("encoding", ["ordinal", "onehot"])
 def test_probabilities_of_all_states_sum_to_one(architecture, order, ensemble_size, encoding):
@@ -46,12 +47,10 @@ def test_bernoulli_and_per_column_categories_are_normalised():
     assert abs(total - 1.0) < 1e-6
 
 
-@pytest.mark.parametrize("ensemble_size", [1, 3])
-def test_samples_follow_the_models_own_pmf(ensemble_size):
+@pytest.mark.parametrize("ensemble_size, order", [(1, [1, 2, 0]), (3, [1, 2, 0]), (3, "ensemble")])
+def test_samples_follow_the_models_own_pmf(ensemble_size, order):
     X = correlated_codes()
-    est = AutoregressiveDensityEstimator(ensemble_size=ensemble_size, order=[1, 2, 0], **FAST).fit(
-        X
-    )
+    est = AutoregressiveDensityEstimator(ensemble_size=ensemble_size, order=order, **FAST).fit(X)
     states = all_states([3, 3, 3])
     pmf = np.exp(est.score_samples(states))
     S = est.sample(40_000, random_state=1)
@@ -275,3 +274,19 @@ def test_verbose_shows_a_progress_bar_with_loss_and_validation(capsys):
     err = capsys.readouterr().err
     assert "loss=" in err and "val_ll=" in err
     assert f"{est.n_iter_}/" in err
+
+
+def test_order_ensemble_is_the_mixture_of_members_in_their_own_orders():
+    X = correlated_codes()
+    est = AutoregressiveDensityEstimator(order="ensemble", ensemble_size=4, **FAST).fit(X)
+    assert est.order_.shape == (4, 3)
+    np.testing.assert_array_equal(est.order_[0], [0, 1, 2])
+    assert len({tuple(o) for o in est.order_}) > 1  # the members' orders differ
+    with torch.no_grad():
+        z = torch.as_tensor(X[:50], dtype=torch.float64)
+        members = est.module_.member_log_prob(z).sum(dim=2).numpy()  # (K, n)
+    expected = np.log(np.exp(members).mean(axis=0))
+    np.testing.assert_allclose(est.score_samples(X[:50]), expected, rtol=1e-10)
+    with pytest.raises(ValueError, match="different variable orders"):
+        est.conditional_log_likelihood(X)
+    assert est.order == "ensemble"  # the parameter stays as given

@@ -29,47 +29,68 @@ class AutoregressiveModel(nn.Module):
     heads : sequence of (Head, sequence of int)
         Each head with the indices of the columns it models; together the groups
         must cover the columns ``0..D-1`` exactly once.
-    order : sequence of int
-        ``order[p]`` is the column modelled at position ``p``.
+    order : array-like of int, shape (D,) or (K, D)
+        ``order[p]`` is the column modelled at position ``p``. A 2-D array gives each of
+        the network's ``K`` members its own order (an order-agnostic ensemble).
     net_factory : callable
         ``net_factory(in_degrees, out_degrees)`` returns a module that maps the encoded
         inputs to the heads' parameters and lets output ``d`` depend only on inputs of
-        degree ``< d``.
+        degree ``< d``. Degrees are 1-D for one order, ``(K, n_units)`` for one per member.
     """
 
     def __init__(
         self,
         heads: Sequence[tuple[Head, Sequence[int]]],
-        order: Sequence[int],
+        order: Sequence[int] | Sequence[Sequence[int]],
         net_factory: NetFactory,
     ) -> None:
         super().__init__()
-        order = [int(j) for j in order]
-        n_features = len(order)
-        if sorted(order) != list(range(n_features)):
-            raise ValueError(f"order must be a permutation of 0..{n_features - 1}, got {order}.")
+        orders = torch.as_tensor(order, dtype=torch.long)
+        orders = orders.unsqueeze(0) if orders.dim() == 1 else orders
+        n_features = orders.shape[1]
+        for row in orders.tolist():
+            if sorted(row) != list(range(n_features)):
+                raise ValueError(f"order must be a permutation of 0..{n_features - 1}, got {row}.")
         columns = sorted(int(j) for _, cols in heads for j in cols)
         if columns != list(range(n_features)):
             raise ValueError("The heads must cover every column exactly once.")
         self.n_features = n_features
         self.heads = nn.ModuleList([head for head, _ in heads])
-        position = torch.empty(n_features, dtype=torch.long)
-        position[torch.as_tensor(order)] = torch.arange(n_features)
-        self.register_buffer("order", torch.as_tensor(order), persistent=False)
+        position = torch.empty_like(orders)
+        position.scatter_(1, orders, torch.arange(n_features).expand_as(orders).contiguous())
+        self.register_buffer("orders", orders, persistent=False)
+        group_of = torch.empty(n_features, dtype=torch.long)
+        index_in_group = torch.empty(n_features, dtype=torch.long)
         in_degrees, out_degrees, self._groups = [], [], []
-        in_offset = out_offset = 0
-        for head, cols in heads:
+        out_offset = 0
+        for i, (head, cols) in enumerate(heads):
             cols_t = torch.as_tensor([int(j) for j in cols], dtype=torch.long)
-            pos = position[cols_t]
-            in_degrees.append(pos.repeat_interleave(head.n_inputs))
-            out_degrees.append(pos.repeat_interleave(head.n_params))
+            group_of[cols_t] = i
+            index_in_group[cols_t] = torch.arange(len(cols_t))
+            pos = position[:, cols_t]
+            in_degrees.append(pos.repeat_interleave(head.n_inputs, dim=1))
+            out_degrees.append(pos.repeat_interleave(head.n_params, dim=1))
             n_out = len(cols_t) * head.n_params
             self._groups.append((cols_t, out_offset, n_out))
-            in_offset += len(cols_t) * head.n_inputs
             out_offset += n_out
-        for i, (cols_t, _, _) in enumerate(self._groups):
             self.register_buffer(f"_cols{i}", cols_t, persistent=False)
-        self.net = net_factory(torch.cat(in_degrees).tolist(), torch.cat(out_degrees).tolist())
+        self.register_buffer("_group_of", group_of, persistent=False)
+        self.register_buffer("_index_in_group", index_in_group, persistent=False)
+        in_deg, out_deg = torch.cat(in_degrees, dim=1), torch.cat(out_degrees, dim=1)
+        if len(orders) == 1:
+            in_deg, out_deg = in_deg[0], out_deg[0]
+        self.net = net_factory(in_deg.tolist(), out_deg.tolist())
+        if len(orders) > 1 and len(orders) != self.n_members:
+            raise ValueError(
+                f"{len(orders)} orders were given for a network of {self.n_members} members."
+            )
+
+    @property
+    def order(self) -> Tensor:
+        """The variable order shared by all members (an error if each has its own)."""
+        if len(self.orders) > 1:
+            raise ValueError("Each member of this model has its own order.")
+        return self.orders[0]
 
     def _cols(self, i: int) -> Tensor:
         return getattr(self, f"_cols{i}")
@@ -112,17 +133,25 @@ class AutoregressiveModel(nn.Module):
         With several members (all in the same order) the model is the mixture
         ``p(x) = (1/K) sum_k p_k(x)``, whose exact conditionals are
         ``p(x_d | x_<d) = sum_k w_k(x_<d) p_k(x_d | x_<d)`` with posterior weights
-        ``w_k ∝ p_k(x_<d)``; they sum (in logs) to ``log p(x)``.
+        ``w_k ∝ p_k(x_<d)``; they sum (in logs) to ``log p(x)``. Members with different
+        orders have no common chain of conditionals: that raises a ``ValueError``.
         """
+        if len(self.orders) > 1:
+            raise ValueError(
+                "The members of this model use different variable orders, so the mixture "
+                "has no single chain of conditionals p(x_j | x_<j) (the marginals of the "
+                "other orders are intractable). Use one shared order to get them."
+            )
         lp = self.member_log_prob(x)
         if lp.shape[0] == 1:
             return lp[0]
-        in_order = lp[:, :, self.order]
+        order = self.orders[0]
+        in_order = lp[:, :, order]
         prefix = torch.cumsum(in_order, dim=2) - in_order  # log p_k(x_<d)
         log_w = prefix - torch.logsumexp(prefix, dim=0, keepdim=True)
         log_w = torch.nan_to_num(log_w, nan=-math.log(lp.shape[0]))  # rows already at -inf
         out = torch.empty_like(lp[0])
-        out[:, self.order] = torch.logsumexp(log_w + in_order, dim=0)
+        out[:, order] = torch.logsumexp(log_w + in_order, dim=0)
         return out
 
     def forward(self, x: Tensor) -> Tensor:
@@ -141,24 +170,28 @@ class AutoregressiveModel(nn.Module):
     def sample(self, n_samples: int, x: Tensor | None = None, start: int = 0) -> Tensor:
         """Draw rows position by position (global torch RNG; seed it to repeat).
 
-        Each row first draws its member uniformly, then follows that member's
+        Each row first draws its member uniformly, then follows that member's order and
         conditionals. ``x`` (optional, shape ``(n_samples, D)``) holds given values for
-        the first ``start`` positions of the order; the remaining ones are sampled.
+        the first ``start`` positions of the (shared) order; the rest are sampled.
         """
         if x is None:
             ref = next(self.parameters())
             x = torch.zeros(n_samples, self.n_features, device=ref.device, dtype=ref.dtype)
         else:
+            if start > 0 and len(self.orders) > 1:
+                raise ValueError("Given leading values need one order shared by all members.")
             x = x.clone()
         rows = torch.arange(x.shape[0], device=x.device)
         member = torch.randint(self.n_members, (x.shape[0],), device=x.device)
-        where = {}
-        for i, (cols_t, _, _) in enumerate(self._groups):
-            for k, j in enumerate(cols_t.tolist()):
-                where[j] = (i, k)
+        orders = self.orders[member % len(self.orders)]  # (n, D): each row's order
         for p in range(start, self.n_features):
-            j = int(self.order[p])
-            i, k = where[j]
-            params = self._params(x)[i][member, rows, k : k + 1]
-            x[:, j] = self.heads[i].sample(params, slice(k, k + 1))[:, 0]
+            cols = orders[:, p]
+            params = self._params(x)
+            group = self._group_of[cols]
+            for i, head in enumerate(self.heads):
+                here = group == i
+                r, c = rows[here], cols[here]
+                if r.numel():
+                    k = self._index_in_group[c]
+                    x[r, c] = head.sample(params[i][member[r], r, k], k)
         return x
