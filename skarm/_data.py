@@ -40,15 +40,24 @@ class ColumnCoder:
         Support size of each discrete column (0 for continuous ones).
     loc, scale : ndarray of float
         Affine standardisation of continuous columns (0 and 1 for discrete ones).
+    dequantized : ndarray of bool
+        Integer columns modelled as continuous values ``x + u``, ``u ~ U[0, 1)``.
     """
 
     kinds: list[str]
     n_categories: np.ndarray
     loc: np.ndarray = field(repr=False)
     scale: np.ndarray = field(repr=False)
+    dequantized: np.ndarray = field(repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.dequantized is None:
+            self.dequantized = np.zeros(len(self.kinds), dtype=bool)
 
     @classmethod
-    def fit(cls, X: np.ndarray, distribution, n_categories="auto") -> ColumnCoder:
+    def fit(
+        cls, X: np.ndarray, distribution, n_categories="auto", dequantize: bool = False
+    ) -> ColumnCoder:
         """Type the columns of ``X`` and learn their supports and scales.
 
         Parameters
@@ -61,6 +70,9 @@ class ColumnCoder:
             Support size of categorical columns. "auto" gives every categorical column
             the shared alphabet ``{0, ..., m}`` with ``m`` the largest value seen in any
             categorical column, so that pixels or tokens share one alphabet.
+        dequantize : bool, default=False
+            Model the columns typed discrete as continuous ("mixture") values ``x + u``
+            with ``u ~ U[0, 1)`` (uniform dequantization).
         """
         n_features = X.shape[1]
         if isinstance(distribution, str):
@@ -91,6 +103,9 @@ class ColumnCoder:
                 )
             if kinds[j] == "bernoulli" and X[:, j].max() > 1:
                 raise ValueError(f"Column {j} is modelled as bernoulli but holds values above 1.")
+        dequantized = np.array([dequantize and k in DISCRETE for k in kinds], dtype=bool)
+        for j in np.flatnonzero(dequantized):
+            kinds[j] = AUTO_CONTINUOUS
         is_cat = np.array([k == "categorical" for k in kinds])
         counts = np.zeros(n_features, dtype=np.int64)
         counts[[k == "bernoulli" for k in kinds]] = 2
@@ -112,8 +127,10 @@ class ColumnCoder:
         scale = np.ones(n_features)
         cont = np.array([k in CONTINUOUS for k in kinds])
         if cont.any():
-            loc[cont] = X[:, cont].mean(axis=0)
-            std = X[:, cont].std(axis=0)
+            # A dequantized column holds x + u: its mean is shifted by 1/2, its variance
+            # grows by 1/12 (the uniform's), so it is never constant.
+            loc[cont] = X[:, cont].mean(axis=0) + 0.5 * dequantized[cont]
+            std = np.sqrt(X[:, cont].var(axis=0) + dequantized[cont] / 12.0)
             if np.any(std == 0):
                 j = int(np.flatnonzero(cont)[np.argmax(std == 0)])
                 raise ValueError(
@@ -121,7 +138,7 @@ class ColumnCoder:
                     "or model it as a discrete column."
                 )
             scale[cont] = std
-        return cls(kinds, counts, loc, scale)
+        return cls(kinds, counts, loc, scale, dequantized)
 
     @property
     def n_features(self) -> int:
@@ -161,6 +178,16 @@ class ColumnCoder:
                 Z[:, disc] = Zd
         return Z
 
+    @property
+    def noise_scale(self) -> np.ndarray:
+        """Width of the dequantization noise in internal units (0 for other columns):
+        the model sees ``transform(x) + u * noise_scale``, ``u ~ U[0, 1)``."""
+        return np.where(self.dequantized, 1.0 / self.scale, 0.0)
+
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
-        """Map internal units back to the user's units (float64)."""
-        return np.asarray(Z, dtype=np.float64) * self.scale + self.loc
+        """Map internal units back to the user's units (float64); dequantized columns
+        return to integers (``floor``, the inverse of adding ``u ~ U[0, 1)``)."""
+        X = np.asarray(Z, dtype=np.float64) * self.scale + self.loc
+        if self.dequantized.any():
+            X[:, self.dequantized] = np.floor(X[:, self.dequantized])
+        return X

@@ -8,6 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.stats import qmc
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -26,6 +27,17 @@ _DEFAULT_HIDDEN = {"made": (512,), "pixelcnn": (64,) * 6}
 
 def _log_lik(module: AutoregressiveModel, x: torch.Tensor) -> torch.Tensor:
     return module(x)
+
+
+def _dequantizing_log_lik(noise: torch.Tensor):
+    """``log_lik`` that adds fresh uniform noise ``u * noise`` to every training batch."""
+
+    def log_lik(module: AutoregressiveModel, x: torch.Tensor) -> torch.Tensor:
+        if module.training:
+            x = x + torch.rand_like(x) * noise
+        return module(x)
+
+    return log_lik
 
 
 class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
@@ -92,6 +104,13 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         order-agnostic ensemble whose score is the log of the members' average
         probability, still normalised. Such a mixture has no single chain of
         conditionals, so ``conditional_log_likelihood`` raises a ``ValueError``.
+    dequantize : bool, default=False
+        Model integer columns (those "auto" or ``distribution`` types as discrete) as
+        continuous "mixture" columns of ``x + u``, ``u ~ U[0, 1)`` drawn afresh for every
+        training batch (uniform dequantization). ``score_samples`` then returns
+        ``E_u[log p(x + u)]`` (averaged over 16 fixed quasi-random draws of ``u``), a
+        lower bound on the discrete log-likelihood ``log P(x) = log E_u[p(x + u)]``
+        (Jensen), and ``sample`` returns ``floor(x + u)``: integers again.
     alpha : float, default=5.0
         Prior strength on the weights (not biases). The objective is
         ``-(1/n) [sum_i log p(x_i) + log p(theta)]`` with
@@ -194,6 +213,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         "image_shape": [tuple, list, None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
+        "dequantize": ["boolean"],
         "order": [None, StrOptions({"random", "ensemble"}), "array-like"],
     }
 
@@ -210,6 +230,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         dropout=0.5,
         ensemble_size=4,
         order=None,
+        dequantize=False,
         alpha=5.0,
         l1_ratio=0.0,
         batch_size=128,
@@ -235,6 +256,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self.dropout = dropout
         self.ensemble_size = ensemble_size
         self.order = order
+        self.dequantize = dequantize
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.batch_size = batch_size
@@ -273,6 +295,9 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
                 f"got {self.order!r}."
             )
         return order.astype(np.int64)
+
+    #: Noise draws averaged by ``score_samples`` for dequantized columns.
+    _n_dequantization_points = 16
 
     def _hidden_sizes(self) -> tuple[int, ...]:
         if self.architecture == "linear":
@@ -367,7 +392,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
                 raise ValueError(
                     f"Found 1 sample; {type(self).__name__} needs at least 2 samples to fit."
                 )
-            coder = ColumnCoder.fit(X, self.distribution, self.n_categories)
+            coder = ColumnCoder.fit(X, self.distribution, self.n_categories, self.dequantize)
             order = self._resolve_order(X.shape[1], rng)
             device = resolve_device(self.device)
         else:
@@ -395,7 +420,13 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             data = torch.as_tensor(Z, dtype=torch.float32, device=device)
             train = (data[torch.as_tensor(train_idx, device=device)],)
             validation = (data[torch.as_tensor(val_idx, device=device)],) if len(val_idx) else None
-            trainer = Trainer(module, _log_lik, self._train_config(), coder.log_jacobian, state)
+            log_lik = _log_lik
+            if coder.dequantized.any():
+                noise = torch.as_tensor(coder.noise_scale, dtype=torch.float32, device=device)
+                log_lik = _dequantizing_log_lik(noise)
+                if validation is not None:  # one fixed draw: a stable early-stopping target
+                    validation = (validation[0] + torch.rand_like(validation[0]) * noise,)
+            trainer = Trainer(module, log_lik, self._train_config(), coder.log_jacobian, state)
             history = trainer.fit(
                 train,
                 validation,
@@ -453,17 +484,36 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         )
 
     # ------------------------------------------------------------------ inference
+    def _dequantization_shifts(self) -> torch.Tensor | None:
+        """Fixed quasi-random noise draws ``u_s * noise_scale`` (scrambled Sobol points,
+        the same for every row), or None without dequantized columns."""
+        if not self.coder_.dequantized.any():
+            return None
+        u = qmc.Sobol(self.n_features_in_, scramble=True, seed=0).random(
+            self._n_dequantization_points
+        )
+        return self._to_tensor(u * self.coder_.noise_scale)
+
     def _evaluate(self, X, fn) -> np.ndarray:
-        """Apply ``fn`` to internal-unit batches of validated ``X``; bounded memory."""
+        """Apply ``fn`` to internal-unit batches of validated ``X``; bounded memory.
+
+        With dequantized columns, ``fn`` is averaged over fixed noise draws: a
+        deterministic estimate of ``E_u[fn(x + u)]``.
+        """
         check_is_fitted(self, "module_")
         X = self._validate(X, reset=False)
         self.module_.eval()
         step = self._eval_batch_size
+        shifts = self._dequantization_shifts()
         chunks = []
         with torch.no_grad():
             for s in range(0, max(X.shape[0], 1), step):
                 z = self._to_tensor(self.coder_.transform(X[s : s + step]))
-                chunks.append(fn(z).double().cpu().numpy())
+                if shifts is None:
+                    out = fn(z)
+                else:
+                    out = torch.stack([fn(z + u) for u in shifts]).mean(dim=0)
+                chunks.append(out.double().cpu().numpy())
                 del z
                 release_freed_memory()
         return np.concatenate(chunks)
