@@ -53,8 +53,11 @@ fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True, sharey=True)
 for row, (name, model, samples) in enumerate(
     [
         ("skarm AutoregressiveDensityEstimator", arm, arm.sample(1000, random_state=0)),
-        (f"GaussianMixture {gmm.best_params_['n_components']} components", gmm,
-         gmm.best_estimator_.sample(1000)[0]),
+        (
+            f"GaussianMixture {gmm.best_params_['n_components']} components",
+            gmm,
+            gmm.best_estimator_.sample(1000)[0],
+        ),
     ]
 ):
     density = np.exp(model.score_samples(grid)).reshape(A.shape)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,16 +12,13 @@ from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skarm._architectures import build_model, resolve_order
 from skarm._base import TRAINING_CONSTRAINTS, TorchEstimatorMixin, release_freed_memory
 from skarm._data import ColumnCoder
 from skarm._engine import History, Trainer, resolve_device
-from skarm.heads import make_head
-from skarm.nn import AutoregressiveModel, make_net_factory
+from skarm.nn import AutoregressiveModel
 
 __all__ = ["AutoregressiveDensityEstimator"]
-
-#: Hidden widths used when ``hidden_layer_sizes=None``.
-_DEFAULT_HIDDEN = {"made": (512,), "pixelcnn": (64,) * 6}
 
 
 def _log_lik(module: AutoregressiveModel, x: torch.Tensor) -> torch.Tensor:
@@ -276,83 +272,21 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
     def _validate(self, X, reset: bool) -> np.ndarray:
         return validate_data(self, X, dtype=np.float64, reset=reset, ensure_min_samples=1)
 
-    def _resolve_order(self, n_features: int, rng: np.random.RandomState) -> np.ndarray:
-        if self.order is None:
-            return np.arange(n_features)
-        if isinstance(self.order, str) and self.order == "ensemble":
-            if self.ensemble_size == 1:
-                return np.arange(n_features)
-            others = [rng.permutation(n_features) for _ in range(self.ensemble_size - 1)]
-            return np.stack([np.arange(n_features), *others])
-        if isinstance(self.order, str):
-            return rng.permutation(n_features)
-        order = np.asarray(self.order)
-        if order.shape != (n_features,) or not np.array_equal(
-            np.sort(order), np.arange(n_features)
-        ):
-            raise ValueError(
-                f"order must be a permutation of 0..{n_features - 1} (one entry per feature); "
-                f"got {self.order!r}."
-            )
-        return order.astype(np.int64)
-
     #: Noise draws averaged by ``score_samples`` for dequantized columns.
     _n_dequantization_points = 16
 
-    def _hidden_sizes(self) -> tuple[int, ...]:
-        if self.architecture == "linear":
-            return ()
-        if self.hidden_layer_sizes is None:
-            return _DEFAULT_HIDDEN[self.architecture]
-        sizes = tuple(self.hidden_layer_sizes)
-        if not sizes or not all(isinstance(h, Integral) and h > 0 for h in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must be a non-empty sequence of positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        return sizes
-
-    def _resolve_image_shape(self, n_features: int) -> tuple[int, int]:
-        """The ``(height, width)`` each row is read as by "pixelcnn"."""
-        if self.image_shape is None:
-            side = math.isqrt(n_features)
-            return (side, side) if side * side == n_features else (1, n_features)
-        shape = tuple(self.image_shape)
-        if (
-            len(shape) != 2
-            or not all(isinstance(s, Integral) and s > 0 for s in shape)
-            or shape[0] * shape[1] != n_features
-        ):
-            raise ValueError(
-                f"image_shape must be (height, width) with height * width == n_features = "
-                f"{n_features}; got {self.image_shape!r}."
-            )
-        return int(shape[0]), int(shape[1])
-
     def _build(self, coder: ColumnCoder, order: np.ndarray) -> AutoregressiveModel:
-        heads = [
-            (
-                make_head(
-                    kind, coder.n_categories[cols], self.categorical_encoding, self.n_components
-                ),
-                cols,
-            )
-            for kind, cols in coder.groups()
-        ]
-        options = dict(
-            hidden_sizes=self._hidden_sizes(), dropout=self.dropout, n_members=self.ensemble_size
+        return build_model(
+            coder,
+            order,
+            architecture=self.architecture,
+            hidden_layer_sizes=self.hidden_layer_sizes,
+            image_shape=self.image_shape,
+            dropout=self.dropout,
+            ensemble_size=self.ensemble_size,
+            categorical_encoding=self.categorical_encoding,
+            n_components=self.n_components,
         )
-        if self.architecture == "pixelcnn":
-            if not np.array_equal(order, np.arange(order.shape[-1])):
-                raise ValueError(
-                    "architecture='pixelcnn' models pixels in raster order; use order=None "
-                    f"(got order={self.order!r})."
-                )
-            options["image_shape"] = self._resolve_image_shape(order.shape[-1])
-            factory = make_net_factory("pixelcnn", **options)
-        else:
-            factory = make_net_factory("made", **options)
-        return AutoregressiveModel(heads, order.tolist(), factory)
 
     def _to_tensor(self, Z: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(Z, dtype=self._inference_dtype(self.device_), device=self.device_)
@@ -393,7 +327,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
                     f"Found 1 sample; {type(self).__name__} needs at least 2 samples to fit."
                 )
             coder = ColumnCoder.fit(X, self.distribution, self.n_categories, self.dequantize)
-            order = self._resolve_order(X.shape[1], rng)
+            order = resolve_order(self.order, X.shape[1], self.ensemble_size, rng)
             device = resolve_device(self.device)
         else:
             coder, order, device = self.coder_, self.order_, self.device_

@@ -56,7 +56,7 @@ def test_mixed_columns_and_refit_and_pickle():
     X = correlated_codes(n=400, n_features=4).astype(float)
     X[:, 3] = X[:, 2] + 0.3 * rng.randn(len(X))
     est = AutoregressiveDensityEstimator(categorical_encoding="onehot", **FAST).fit(X)
-    assert est.distributions_ == ["categorical"] * 3 + ["normal"]
+    assert est.distributions_ == ["categorical"] * 3 + ["mixture"]
     cll = est.conditional_log_likelihood(X)
     np.testing.assert_allclose(cll.sum(axis=1), est.score_samples(X), rtol=1e-10)
     again = clone(est).fit(X)

@@ -1,0 +1,114 @@
+"""From an estimator's parameters to its torch model: orders, networks and heads.
+
+The estimators hold parameters (``architecture``, ``hidden_layer_sizes``, ``order``, ...);
+this module checks them against the data's shape and builds the
+:class:`skarm.nn.AutoregressiveModel` they describe. It is the one place that knows which
+network each ``architecture`` names and what its defaults are.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import numpy as np
+
+from skarm._data import ColumnCoder
+from skarm.heads import make_head
+from skarm.nn import AutoregressiveModel, make_net_factory
+
+__all__ = ["DEFAULT_HIDDEN", "build_model", "resolve_order"]
+
+#: Hidden widths used when ``hidden_layer_sizes=None``.
+DEFAULT_HIDDEN = {"made": (512,), "pixelcnn": (64,) * 6}
+
+
+def resolve_order(order, n_features: int, n_members: int, rng: np.random.RandomState) -> np.ndarray:
+    """The variable order(s): shape ``(n_features,)``, or ``(n_members, n_features)`` for
+    ``order="ensemble"`` (the first member in column order, the others random)."""
+    if order is None:
+        return np.arange(n_features)
+    if isinstance(order, str) and order == "ensemble":
+        if n_members == 1:
+            return np.arange(n_features)
+        others = [rng.permutation(n_features) for _ in range(n_members - 1)]
+        return np.stack([np.arange(n_features), *others])
+    if isinstance(order, str):
+        return rng.permutation(n_features)
+    perm = np.asarray(order)
+    if perm.shape != (n_features,) or not np.array_equal(np.sort(perm), np.arange(n_features)):
+        raise ValueError(
+            f"order must be a permutation of 0..{n_features - 1} (one entry per feature); "
+            f"got {order!r}."
+        )
+    return perm.astype(np.int64)
+
+
+def hidden_sizes(architecture: str, hidden_layer_sizes) -> tuple[int, ...]:
+    """Hidden widths of the network (none for "linear")."""
+    if architecture == "linear":
+        return ()
+    if hidden_layer_sizes is None:
+        return DEFAULT_HIDDEN[architecture]
+    sizes = tuple(hidden_layer_sizes)
+    if not sizes or not all(isinstance(h, Integral) and h > 0 for h in sizes):
+        raise ValueError(
+            f"hidden_layer_sizes must be a non-empty sequence of positive integers, got "
+            f"{hidden_layer_sizes!r}."
+        )
+    return sizes
+
+
+def resolve_image_shape(image_shape, n_features: int) -> tuple[int, int]:
+    """The ``(height, width)`` each row is read as by "pixelcnn": a square when
+    ``image_shape`` is None and ``n_features`` is a square number, else one row."""
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        return (side, side) if side * side == n_features else (1, n_features)
+    shape = tuple(image_shape)
+    if (
+        len(shape) != 2
+        or not all(isinstance(s, Integral) and s > 0 for s in shape)
+        or shape[0] * shape[1] != n_features
+    ):
+        raise ValueError(
+            f"image_shape must be (height, width) with height * width == n_features = "
+            f"{n_features}; got {image_shape!r}."
+        )
+    return int(shape[0]), int(shape[1])
+
+
+def build_model(
+    coder: ColumnCoder,
+    order: np.ndarray,
+    *,
+    architecture: str,
+    hidden_layer_sizes,
+    image_shape,
+    dropout: float,
+    ensemble_size: int,
+    categorical_encoding: str,
+    n_components: int,
+) -> AutoregressiveModel:
+    """The autoregressive model the parameters describe, for columns typed by ``coder``."""
+    heads = [
+        (make_head(kind, coder.n_categories[cols], categorical_encoding, n_components), cols)
+        for kind, cols in coder.groups()
+    ]
+    options = dict(
+        hidden_sizes=hidden_sizes(architecture, hidden_layer_sizes),
+        dropout=dropout,
+        n_members=ensemble_size,
+    )
+    n_features = order.shape[-1]
+    if architecture == "pixelcnn":
+        if not np.array_equal(order, np.arange(n_features)):
+            raise ValueError(
+                "architecture='pixelcnn' models pixels in raster order; use order=None "
+                f"(got an order of shape {order.shape}: {order.tolist()})."
+            )
+        options["image_shape"] = resolve_image_shape(image_shape, n_features)
+        factory = make_net_factory("pixelcnn", **options)
+    else:
+        factory = make_net_factory("made", **options)
+    return AutoregressiveModel(heads, order.tolist(), factory)
