@@ -92,7 +92,16 @@ def build_model(
 ) -> AutoregressiveModel:
     """The autoregressive model the parameters describe, for columns typed by ``coder``."""
     heads = [
-        (make_head(kind, coder.n_categories[cols], categorical_encoding, n_components), cols)
+        (
+            make_head(
+                kind,
+                coder.n_categories[cols],
+                categorical_encoding,
+                n_components,
+                atoms=coder.internal_atoms(cols),
+            ),
+            cols,
+        )
         for kind, cols in coder.groups()
     ]
     options = dict(

@@ -14,7 +14,14 @@ import numpy as np
 
 from skarm.heads import OUT_OF_SUPPORT
 
-__all__ = ["ColumnCoder", "DISCRETE", "CONTINUOUS", "AUTO_CONTINUOUS", "MAX_AUTO_CATEGORIES"]
+__all__ = [
+    "ColumnCoder",
+    "DISCRETE",
+    "CONTINUOUS",
+    "AUTO_CONTINUOUS",
+    "MAX_AUTO_CATEGORIES",
+    "find_atoms",
+]
 
 DISCRETE = ("categorical", "bernoulli")
 CONTINUOUS = ("normal", "mixture")
@@ -22,6 +29,21 @@ CONTINUOUS = ("normal", "mixture")
 AUTO_CONTINUOUS = "mixture"
 #: "auto" treats an integer column as categorical only up to this many levels.
 MAX_AUTO_CATEGORIES = 256
+#: A continuous column's value is an atom when it holds at least this share of the
+#: training rows (and at least ``MIN_ATOM_COUNT`` of them); at most ``MAX_ATOMS`` per column.
+MIN_ATOM_SHARE = 0.01
+MIN_ATOM_COUNT = 5
+MAX_ATOMS = 32
+
+
+def find_atoms(col: np.ndarray) -> np.ndarray:
+    """Values that ``col`` takes repeatedly: at least 1 % of the rows (and 5 rows), the
+    ``MAX_ATOMS`` most frequent, sorted. Empty for a column without ties."""
+    values, counts = np.unique(col, return_counts=True)
+    frequent = counts >= max(MIN_ATOM_COUNT, MIN_ATOM_SHARE * len(col))
+    values, counts = values[frequent], counts[frequent]
+    keep = np.argsort(-counts, kind="stable")[:MAX_ATOMS]
+    return np.sort(values[keep])
 
 
 def _is_integer_valued(col: np.ndarray) -> bool:
@@ -42,6 +64,8 @@ class ColumnCoder:
         Affine standardisation of continuous columns (0 and 1 for discrete ones).
     dequantized : ndarray of bool
         Integer columns modelled as continuous values ``x + u``, ``u ~ U[0, 1)``.
+    atoms : list of ndarray
+        Atoms of each "mixture" column (values it takes repeatedly), in user units.
     """
 
     kinds: list[str]
@@ -49,14 +73,22 @@ class ColumnCoder:
     loc: np.ndarray = field(repr=False)
     scale: np.ndarray = field(repr=False)
     dequantized: np.ndarray = field(repr=False, default=None)
+    atoms: list = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.dequantized is None:
             self.dequantized = np.zeros(len(self.kinds), dtype=bool)
+        if self.atoms is None:
+            self.atoms = [np.empty(0) for _ in self.kinds]
 
     @classmethod
     def fit(
-        cls, X: np.ndarray, distribution, n_categories="auto", dequantize: bool = False
+        cls,
+        X: np.ndarray,
+        distribution,
+        n_categories="auto",
+        dequantize: bool = False,
+        atoms: bool = False,
     ) -> ColumnCoder:
         """Type the columns of ``X`` and learn their supports and scales.
 
@@ -73,6 +105,9 @@ class ColumnCoder:
         dequantize : bool, default=False
             Model the columns typed discrete as continuous ("mixture") values ``x + u``
             with ``u ~ U[0, 1)`` (uniform dequantization).
+        atoms : bool, default=False
+            Find the atoms (repeated values, :func:`find_atoms`) of the "mixture" columns
+            that are not dequantized.
         """
         n_features = X.shape[1]
         if isinstance(distribution, str):
@@ -138,7 +173,16 @@ class ColumnCoder:
                     "or model it as a discrete column."
                 )
             scale[cont] = std
-        return cls(kinds, counts, loc, scale, dequantized)
+        found = [
+            find_atoms(X[:, j]) if atoms and kind == "mixture" and not dequantized[j] else None
+            for j, kind in enumerate(kinds)
+        ]
+        found = [np.empty(0) if a is None else a for a in found]
+        return cls(kinds, counts, loc, scale, dequantized, found)
+
+    def internal_atoms(self, columns) -> list[np.ndarray]:
+        """Atoms of ``columns`` in internal (standardised) units."""
+        return [(self.atoms[j] - self.loc[j]) / self.scale[j] for j in columns]
 
     @property
     def n_features(self) -> int:

@@ -107,6 +107,13 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         ``E_u[log p(x + u)]`` (averaged over 16 fixed quasi-random draws of ``u``), a
         lower bound on the discrete log-likelihood ``log P(x) = log E_u[p(x + u)]``
         (Jensen), and ``sample`` returns ``floor(x + u)``: integers again.
+    atoms : "auto" or None, default="auto"
+        "auto" finds the atoms of each "mixture" column, the values it takes repeatedly
+        (at least 1 % of the training rows and 5 rows; the 32 most frequent), and adds
+        to its conditional one Gaussian centred on each atom, with learned weights and a
+        learned shared width: tabular columns are often discrete-valued or zero-inflated,
+        and a mixture density can then put a narrow peak on each level without having to
+        learn where it is. None uses the free components only.
     alpha : float, default=5.0
         Prior strength on the weights (not biases). The objective is
         ``-(1/n) [sum_i log p(x_i) + log p(theta)]`` with
@@ -210,6 +217,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
         "dequantize": ["boolean"],
+        "atoms": [StrOptions({"auto"}), None],
         "order": [None, StrOptions({"random", "ensemble"}), "array-like"],
     }
 
@@ -227,6 +235,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         ensemble_size=4,
         order=None,
         dequantize=False,
+        atoms="auto",
         alpha=5.0,
         l1_ratio=0.0,
         batch_size=128,
@@ -253,6 +262,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self.ensemble_size = ensemble_size
         self.order = order
         self.dequantize = dequantize
+        self.atoms = atoms
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.batch_size = batch_size
@@ -326,7 +336,9 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
                 raise ValueError(
                     f"Found 1 sample; {type(self).__name__} needs at least 2 samples to fit."
                 )
-            coder = ColumnCoder.fit(X, self.distribution, self.n_categories, self.dequantize)
+            coder = ColumnCoder.fit(
+                X, self.distribution, self.n_categories, self.dequantize, self.atoms == "auto"
+            )
             order = resolve_order(self.order, X.shape[1], self.ensemble_size, rng)
             device = resolve_device(self.device)
         else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -173,43 +174,79 @@ class NormalHead(Head):
 
 
 class MixtureHead(NormalHead):
-    r"""Mixtures of ``n_components`` Gaussians per conditional (MADE-MoG, RNADE).
+    r"""Mixtures of ``n_components`` Gaussians per conditional (MADE-MoG, RNADE), plus atoms.
 
-    .. math:: p(z \mid \cdot) = \sum_{m} \pi_m \, \mathcal{N}(z; \mu_m, \sigma_m),
-        \quad \pi = \mathrm{softmax}(a), \quad \sigma_m = \mathrm{softplus}(s_m) + \sigma_{min}
+    .. math:: p(z \mid \cdot) = \sum_{m} \pi_m \, \mathcal{N}(z; \mu_m, \sigma_m)
+        + \sum_{a} \pi_a \, \mathcal{N}(z; v_a, \sigma_{atom}),
+        \quad \pi = \mathrm{softmax}(\cdot), \quad \sigma = \mathrm{softplus}(\cdot) + \sigma_{min}
 
-    on standardised values, built on ``torch.distributions.MixtureSameFamily``. The
-    network emits ``3 * n_components`` values per column: the mixing logits, the means
-    and the pre-softplus scales. ``min_scale`` bounds every component's density, so that
-    no component can collapse onto a training point and diverge.
+    on standardised values, built on ``torch.distributions.MixtureSameFamily``. The network
+    emits, per column, the mixing logits, means and pre-softplus scales of the
+    ``n_components`` free Gaussians and, for a column with atoms, one logit per atom and
+    one shared pre-softplus atom scale. Atoms are values ``v_a`` that a column takes
+    repeatedly (ties in tabular data: a level, a zero, a rounded value); their Gaussians sit
+    exactly on them, so the model can put a narrow peak there without having to learn its
+    location, while the free components cover everything else. ``min_scale`` bounds every
+    scale, so that no component can collapse onto a training point and diverge.
 
     Parameters
     ----------
     n_columns : int
         Number of columns in the group.
     n_components : int, default=5
-        Gaussians per conditional.
+        Free Gaussians per conditional.
     min_scale : float, default=1e-3
         Smallest component scale, in standardised units.
+    atoms : sequence of array-like, optional
+        Atom locations of each column (standardised units); empty or None for none.
     """
 
-    def __init__(self, n_columns: int, n_components: int = 5, min_scale: float = 1e-3) -> None:
+    def __init__(
+        self,
+        n_columns: int,
+        n_components: int = 5,
+        min_scale: float = 1e-3,
+        atoms: list | None = None,
+    ) -> None:
         super().__init__(n_columns, min_scale)
         if n_components < 1:
             raise ValueError(f"n_components must be a positive integer, got {n_components}.")
         self.n_components = int(n_components)
-        self.n_params = 3 * self.n_components
+        atoms = [np.asarray(a, dtype=np.float64).ravel() for a in (atoms or [[]] * n_columns)]
+        if len(atoms) != n_columns:
+            raise ValueError(f"atoms has {len(atoms)} entries for {n_columns} columns.")
+        self.n_atoms = max(len(a) for a in atoms)
+        loc = torch.zeros(n_columns, self.n_atoms, dtype=torch.float64)
+        valid = torch.zeros(n_columns, self.n_atoms, dtype=torch.bool)
+        for j, a in enumerate(atoms):
+            loc[j, : len(a)] = torch.as_tensor(a)
+            valid[j, : len(a)] = True
+        self.register_buffer("atom_loc", loc.float())
+        self.register_buffer("atom_valid", valid)
+        self.n_params = 3 * self.n_components + (self.n_atoms + 1 if self.n_atoms else 0)
 
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> MixtureSameFamily:
-        logits, loc, raw_scale = params.split(self.n_components, dim=-1)
+        m = self.n_components
+        logits, loc, raw_scale = params[..., : 3 * m].split(m, dim=-1)
+        scale = F.softplus(raw_scale) + self.min_scale
+        if self.n_atoms:
+            atom_loc = self.atom_loc if columns is None else self.atom_loc[columns]
+            valid = self.atom_valid if columns is None else self.atom_valid[columns]
+            atom_logits = params[..., 3 * m : -1].masked_fill(~valid, -math.inf)
+            atom_scale = F.softplus(params[..., -1:]) + self.min_scale
+            logits = torch.cat([logits, atom_logits], dim=-1)
+            loc = torch.cat([loc, atom_loc.to(loc.dtype).expand_as(atom_logits)], dim=-1)
+            scale = torch.cat([scale, atom_scale.expand_as(atom_logits)], dim=-1)
         return MixtureSameFamily(
             Categorical(logits=logits, validate_args=False),
-            Normal(loc, F.softplus(raw_scale) + self.min_scale, validate_args=False),
+            Normal(loc, scale, validate_args=False),
             validate_args=False,
         )
 
 
-def make_head(kind: str, n_categories, encoding: str = "ordinal", n_components: int = 5) -> Head:
+def make_head(
+    kind: str, n_categories, encoding: str = "ordinal", n_components: int = 5, atoms=None
+) -> Head:
     """The head for a group of columns of family ``kind``.
 
     Parameters
@@ -222,6 +259,8 @@ def make_head(kind: str, n_categories, encoding: str = "ordinal", n_components: 
         Input encoding of categorical codes.
     n_components : int, default=5
         Gaussians per conditional (used by "mixture").
+    atoms : sequence of array-like, optional
+        Atom locations of each column, standardised (used by "mixture").
     """
     n_categories = [int(k) for k in n_categories]
     if kind == "categorical":
@@ -231,5 +270,5 @@ def make_head(kind: str, n_categories, encoding: str = "ordinal", n_components: 
     if kind == "normal":
         return NormalHead(len(n_categories))
     if kind == "mixture":
-        return MixtureHead(len(n_categories), n_components)
+        return MixtureHead(len(n_categories), n_components, atoms=atoms)
     raise ValueError(f"Unknown distribution family {kind!r}.")
