@@ -174,10 +174,11 @@ class ColumnCoder:
                 )
             scale[cont] = std
         found = [
-            find_atoms(X[:, j]) if atoms and kind == "mixture" and not dequantized[j] else None
+            find_atoms(X[:, j])
+            if atoms and kind == "mixture" and not dequantized[j]
+            else np.empty(0)
             for j, kind in enumerate(kinds)
         ]
-        found = [np.empty(0) if a is None else a for a in found]
         return cls(kinds, counts, loc, scale, dequantized, found)
 
     def internal_atoms(self, columns) -> list[np.ndarray]:
