@@ -10,6 +10,13 @@ import torch as _torch
 _torch.set_flush_denormal(True)
 
 from skarm.density import AutoregressiveDensityEstimator  # noqa: E402
+from skarm.predictive import PredictiveDistribution  # noqa: E402
+from skarm.regression import ConditionalNLLRegressor  # noqa: E402
 
-__all__ = ["AutoregressiveDensityEstimator", "__version__"]
+__all__ = [
+    "AutoregressiveDensityEstimator",
+    "ConditionalNLLRegressor",
+    "PredictiveDistribution",
+    "__version__",
+]
 __version__ = "0.1.0.dev0"

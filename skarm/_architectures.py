@@ -20,7 +20,7 @@ from skarm.nn import AutoregressiveModel, make_net_factory
 __all__ = ["DEFAULT_HIDDEN", "build_model", "resolve_order"]
 
 #: Hidden widths used when ``hidden_layer_sizes=None``.
-DEFAULT_HIDDEN = {"made": (512,), "pixelcnn": (64,) * 6}
+DEFAULT_HIDDEN = {"made": (512,), "pixelcnn": (64,) * 6, "regressor": (100, 100)}
 
 
 def resolve_order(order, n_features: int, n_members: int, rng: np.random.RandomState) -> np.ndarray:

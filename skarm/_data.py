@@ -21,6 +21,8 @@ __all__ = [
     "AUTO_CONTINUOUS",
     "MAX_AUTO_CATEGORIES",
     "find_atoms",
+    "TargetCoder",
+    "TARGET_FAMILIES",
 ]
 
 DISCRETE = ("categorical", "bernoulli")
@@ -236,3 +238,97 @@ class ColumnCoder:
         if self.dequantized.any():
             X[:, self.dequantized] = np.floor(X[:, self.dequantized])
         return X
+
+
+#: Output families of :class:`skarm.ConditionalNLLRegressor`.
+TARGET_FAMILIES = ("normal", "laplace", "student_t", "lognormal", "poisson", "mixture")
+
+
+@dataclass
+class TargetCoder:
+    """Fitted families and scalings of a regressor's outputs ``y`` (one column each).
+
+    Real-valued families are standardised (``(y - mean) / std``); "lognormal" is only
+    divided by the geometric mean, so values stay positive; "poisson" counts are left as
+    they are (a pmf has no Jacobian). ``log_jacobian`` is the log-determinant of the map.
+
+    Attributes
+    ----------
+    kinds : list of str
+        Family of each output.
+    loc, scale : ndarray of float
+        The affine map ``z = (y - loc) / scale`` of each output.
+    log_rate : ndarray of float
+        Log of the training mean of each "poisson" output (0 for the others).
+    """
+
+    kinds: list[str]
+    loc: np.ndarray = field(repr=False)
+    scale: np.ndarray = field(repr=False)
+    log_rate: np.ndarray = field(repr=False)
+
+    @classmethod
+    def fit(cls, Y: np.ndarray, distribution) -> TargetCoder:
+        """Check that each column of ``Y`` (n, K) fits its family; learn its scaling."""
+        n_outputs = Y.shape[1]
+        kinds = [distribution] * n_outputs if isinstance(distribution, str) else list(distribution)
+        if len(kinds) != n_outputs:
+            raise ValueError(
+                f"distribution has {len(kinds)} entries but y has {n_outputs} outputs."
+            )
+        loc, scale, log_rate = np.zeros(n_outputs), np.ones(n_outputs), np.zeros(n_outputs)
+        for k, kind in enumerate(kinds):
+            y = Y[:, k]
+            where = f"y[:, {k}]" if n_outputs > 1 else "y"
+            if kind not in TARGET_FAMILIES:
+                raise ValueError(
+                    f"Unknown distribution {kind!r}; expected one of {list(TARGET_FAMILIES)}."
+                )
+            if kind == "poisson":
+                if np.any(y < 0) or np.any(y != np.floor(y)):
+                    raise ValueError(
+                        f"distribution='poisson' needs counts (non-negative integers); {where} "
+                        f"holds {y[(y < 0) | (y != np.floor(y))][0]!r}."
+                    )
+                log_rate[k] = np.log(max(y.mean(), 1e-3))
+            elif kind == "lognormal":
+                if np.any(y <= 0):
+                    raise ValueError(
+                        f"distribution='lognormal' needs positive values; {where} holds "
+                        f"{y[y <= 0][0]!r}."
+                    )
+                scale[k] = np.exp(np.log(y).mean())
+            else:
+                std = y.std()
+                if std == 0:
+                    raise ValueError(
+                        f"{where} is constant, so it has no {kind} density; a probabilistic "
+                        "regressor needs a target that varies."
+                    )
+                loc[k], scale[k] = y.mean(), std
+        return cls(kinds, loc, scale, log_rate)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.kinds)
+
+    @property
+    def log_jacobian(self) -> float:
+        """``log |dz/dy|``, added to every row's log-likelihood (0 for counts)."""
+        real = np.array([k != "poisson" for k in self.kinds])
+        return float(-np.log(self.scale[real]).sum())
+
+    def groups(self) -> list[tuple[str, list[int]]]:
+        """Outputs grouped by family, in first-appearance order."""
+        out: dict[str, list[int]] = {}
+        for k, kind in enumerate(self.kinds):
+            out.setdefault(kind, []).append(k)
+        return list(out.items())
+
+    def transform(self, Y: np.ndarray) -> np.ndarray:
+        """Internal units (float64; values outside a family's support stay outside)."""
+        return (Y - self.loc) / self.scale
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        """Back to the user's units."""
+        return np.asarray(Z, dtype=np.float64) * self.scale + self.loc

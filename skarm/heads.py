@@ -20,7 +20,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Bernoulli, Categorical, Distribution, MixtureSameFamily, Normal
+from torch.distributions import (
+    Bernoulli,
+    Categorical,
+    Distribution,
+    Laplace,
+    LogNormal,
+    MixtureSameFamily,
+    Normal,
+    Poisson,
+    StudentT,
+)
 
 __all__ = [
     "Head",
@@ -28,6 +38,10 @@ __all__ = [
     "BernoulliHead",
     "NormalHead",
     "MixtureHead",
+    "LaplaceHead",
+    "StudentTHead",
+    "LogNormalHead",
+    "PoissonHead",
     "OUT_OF_SUPPORT",
     "make_head",
 ]
@@ -244,14 +258,102 @@ class MixtureHead(NormalHead):
         )
 
 
+class LaplaceHead(NormalHead):
+    """Laplace conditionals on standardised values: ``Laplace(mu, softplus(s) + min_scale)``."""
+
+    def distribution(self, params: Tensor, columns: Tensor | None = None) -> Laplace:
+        loc, raw_scale = params.unbind(-1)
+        return Laplace(loc, F.softplus(raw_scale) + self.min_scale, validate_args=False)
+
+
+class StudentTHead(NormalHead):
+    """Student-t conditionals with learned degrees of freedom on standardised values.
+
+    ``StudentT(df, mu, sigma)`` with ``sigma = softplus(s) + min_scale`` and
+    ``df = 2 + softplus(t)``: the degrees of freedom are learned per row like the other
+    parameters, and kept above 2 so that the variance (``predict(return_std=True)``)
+    exists. Heavy tails down to ``df -> 2`` remain reachable.
+    """
+
+    n_params = 3
+    min_df = 2.0
+
+    def distribution(self, params: Tensor, columns: Tensor | None = None) -> StudentT:
+        loc, raw_scale, raw_df = params.unbind(-1)
+        return StudentT(
+            F.softplus(raw_df) + self.min_df,
+            loc,
+            F.softplus(raw_scale) + self.min_scale,
+            validate_args=False,
+        )
+
+
+class LogNormalHead(NormalHead):
+    """Log-normal conditionals for positive values: ``log z ~ N(mu, softplus(s) + min_scale)``.
+
+    Values arrive divided by a positive scale (never shifted), so they stay positive; a
+    value ``<= 0`` lies outside the support and scores ``-inf``. As network input a
+    value enters as ``log z``.
+    """
+
+    def encode(self, x: Tensor) -> Tensor:
+        return torch.log(x.clamp(min=1e-30)).unsqueeze(-1)
+
+    def distribution(self, params: Tensor, columns: Tensor | None = None) -> LogNormal:
+        loc, raw_scale = params.unbind(-1)
+        return LogNormal(loc, F.softplus(raw_scale) + self.min_scale, validate_args=False)
+
+    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        valid = x > 0
+        lp = self.distribution(params).log_prob(torch.where(valid, x, torch.ones_like(x)))
+        return lp.masked_fill(~valid, -math.inf)
+
+
+class PoissonHead(Head):
+    """Poisson conditionals for counts ``0, 1, 2, ...``: ``log rate = t + log_offset``.
+
+    ``log_offset`` (a fixed buffer, the log of the training mean) centres the network's
+    output so that training starts near the right rate; the log-rate is clipped at 30
+    (a rate of 1e13), so no step can overflow. Negative or non-integer values score
+    ``-inf``. As network input a count enters as ``log(1 + y)``.
+    """
+
+    n_params = 1
+    n_inputs = 1
+
+    def __init__(self, n_columns: int, log_offset=0.0) -> None:
+        super().__init__(n_columns)
+        offset = torch.as_tensor(log_offset, dtype=torch.float32).expand(n_columns).clone()
+        self.register_buffer("log_offset", offset)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return torch.log1p(x.clamp(min=0.0)).unsqueeze(-1)
+
+    def distribution(self, params: Tensor, columns: Tensor | None = None) -> Poisson:
+        offset = self.log_offset if columns is None else self.log_offset[columns]
+        log_rate = (params[..., 0] + offset.to(params.dtype)).clamp(max=30.0)
+        return Poisson(torch.exp(log_rate), validate_args=False)
+
+    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        valid = (x >= 0) & (x == torch.floor(x))
+        lp = self.distribution(params).log_prob(torch.where(valid, x, torch.zeros_like(x)))
+        return lp.masked_fill(~valid, -math.inf)
+
+
 def make_head(
-    kind: str, n_categories, encoding: str = "ordinal", n_components: int = 5, atoms=None
+    kind: str,
+    n_categories,
+    encoding: str = "ordinal",
+    n_components: int = 5,
+    atoms=None,
+    log_offset=0.0,
 ) -> Head:
     """The head for a group of columns of family ``kind``.
 
     Parameters
     ----------
-    kind : {"categorical", "bernoulli", "normal", "mixture"}
+    kind : {"categorical", "bernoulli", "normal", "mixture", "laplace", "student_t", \
+            "lognormal", "poisson"}
         Family of the group.
     n_categories : sequence of int
         Support size of each column of the group (used by "categorical").
@@ -261,6 +363,8 @@ def make_head(
         Gaussians per conditional (used by "mixture").
     atoms : sequence of array-like, optional
         Atom locations of each column, standardised (used by "mixture").
+    log_offset : float or array-like, default=0.0
+        Log of each column's typical rate (used by "poisson").
     """
     n_categories = [int(k) for k in n_categories]
     if kind == "categorical":
@@ -271,4 +375,9 @@ def make_head(
         return NormalHead(len(n_categories))
     if kind == "mixture":
         return MixtureHead(len(n_categories), n_components, atoms=atoms)
+    simple = {"laplace": LaplaceHead, "student_t": StudentTHead, "lognormal": LogNormalHead}
+    if kind in simple:
+        return simple[kind](len(n_categories))
+    if kind == "poisson":
+        return PoissonHead(len(n_categories), log_offset)
     raise ValueError(f"Unknown distribution family {kind!r}.")

@@ -36,6 +36,11 @@ class AutoregressiveModel(nn.Module):
         ``net_factory(in_degrees, out_degrees)`` returns a module that maps the encoded
         inputs to the heads' parameters and lets output ``d`` depend only on inputs of
         degree ``< d``. Degrees are 1-D for one order, ``(K, n_units)`` for one per member.
+    n_context : int, default=0
+        Width of a *context* ``c`` that every conditional reads: the model is then
+        ``log p(x | c) = sum_d log p(x_d | x_<d, c)`` (a conditional density, e.g.
+        ``p(y | x)`` for regression). Context units get degree 0 and the columns degrees
+        ``1..D``, so every output sees the whole context.
     """
 
     def __init__(
@@ -43,8 +48,10 @@ class AutoregressiveModel(nn.Module):
         heads: Sequence[tuple[Head, Sequence[int]]],
         order: Sequence[int] | Sequence[Sequence[int]],
         net_factory: NetFactory,
+        n_context: int = 0,
     ) -> None:
         super().__init__()
+        self.n_context = int(n_context)
         orders = torch.as_tensor(order, dtype=torch.long)
         orders = orders.unsqueeze(0) if orders.dim() == 1 else orders
         n_features = orders.shape[1]
@@ -77,6 +84,9 @@ class AutoregressiveModel(nn.Module):
         self.register_buffer("_group_of", group_of, persistent=False)
         self.register_buffer("_index_in_group", index_in_group, persistent=False)
         in_deg, out_deg = torch.cat(in_degrees, dim=1), torch.cat(out_degrees, dim=1)
+        if self.n_context:
+            context_deg = torch.zeros(len(orders), self.n_context, dtype=torch.long)
+            in_deg, out_deg = torch.cat([context_deg, in_deg + 1], dim=1), out_deg + 1
         if len(orders) == 1:
             in_deg, out_deg = in_deg[0], out_deg[0]
         self.net = net_factory(in_deg.tolist(), out_deg.tolist())
@@ -99,12 +109,16 @@ class AutoregressiveModel(nn.Module):
     def n_members(self) -> int:
         return int(getattr(self.net, "n_members", 1))
 
-    def _params(self, x: Tensor) -> list[Tensor]:
+    def _params(self, x: Tensor, context: Tensor | None = None) -> list[Tensor]:
         """Run the network; per-group parameters of shape ``(K, n, c_g, P_g)``."""
         n = x.shape[0]
         encoded = [
             head.encode(x[:, self._cols(i)]).reshape(n, -1) for i, head in enumerate(self.heads)
         ]
+        if self.n_context:
+            if context is None or context.shape != (n, self.n_context):
+                raise ValueError(f"This model needs a context of shape ({n}, {self.n_context}).")
+            encoded.insert(0, context.to(x.dtype))
         out = self.net(torch.cat(encoded, dim=1) if len(encoded) > 1 else encoded[0])
         if out.dim() == 2:
             out = out.unsqueeze(0)
@@ -116,9 +130,9 @@ class AutoregressiveModel(nn.Module):
             )
         return params
 
-    def member_log_prob(self, x: Tensor) -> Tensor:
+    def member_log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``log p_k(x_j | x_<j)`` of every member ``k`` and column ``j``: ``(K, n, D)``."""
-        params = self._params(x)
+        params = self._params(x, context)
         if len(self.heads) == 1:
             return self.heads[0].log_prob(params[0], x[:, self._cols(0)])
         out = x.new_empty((params[0].shape[0], *x.shape))
@@ -127,7 +141,7 @@ class AutoregressiveModel(nn.Module):
             out[:, :, cols] = head.log_prob(params[i], x[:, cols])
         return out
 
-    def conditional_log_prob(self, x: Tensor) -> Tensor:
+    def conditional_log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``log p(x_j | x_<j)`` of the model for every column ``j``, shape ``(n, D)``.
 
         With several members (all in the same order) the model is the mixture
@@ -142,7 +156,7 @@ class AutoregressiveModel(nn.Module):
                 "has no single chain of conditionals p(x_j | x_<j) (the marginals of the "
                 "other orders are intractable). Use one shared order to get them."
             )
-        lp = self.member_log_prob(x)
+        lp = self.member_log_prob(x, context)
         if lp.shape[0] == 1:
             return lp[0]
         order = self.orders[0]
@@ -154,25 +168,33 @@ class AutoregressiveModel(nn.Module):
         out[:, order] = torch.logsumexp(log_w + in_order, dim=0)
         return out
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Per-row log-likelihood, shape ``(n,)``.
 
         In eval mode, the model's ``log p(x) = log (1/K) sum_k p_k(x)``. In training
         mode, the members' mean ``(1/K) sum_k log p_k(x)``: each member is fitted by
         maximum likelihood on its own (an ensemble), which keeps all members useful.
         """
-        member = self.member_log_prob(x).sum(dim=2)
+        member = self.member_log_prob(x, context).sum(dim=2)
         if self.training:
             return member.mean(dim=0)
         return torch.logsumexp(member, dim=0) - math.log(member.shape[0])
 
     @torch.no_grad()
-    def sample(self, n_samples: int, x: Tensor | None = None, start: int = 0) -> Tensor:
+    def sample(
+        self,
+        n_samples: int,
+        x: Tensor | None = None,
+        start: int = 0,
+        context: Tensor | None = None,
+    ) -> Tensor:
         """Draw rows position by position (global torch RNG; seed it to repeat).
 
         Each row first draws its member uniformly, then follows that member's order and
         conditionals. ``x`` (optional, shape ``(n_samples, D)``) holds given values for
-        the first ``start`` positions of the (shared) order; the rest are sampled.
+        the first ``start`` positions of the (shared) order; the rest are sampled. A
+        conditional model needs ``context`` of shape ``(n_samples, n_context)``: row ``i``
+        is drawn from ``p(x | context[i])``.
         """
         if x is None:
             ref = next(self.parameters())
@@ -186,7 +208,7 @@ class AutoregressiveModel(nn.Module):
         orders = self.orders[member % len(self.orders)]  # (n, D): each row's order
         for p in range(start, self.n_features):
             cols = orders[:, p]
-            params = self._params(x)
+            params = self._params(x, context)
             group = self._group_of[cols]
             for i, head in enumerate(self.heads):
                 here = group == i

@@ -1,0 +1,284 @@
+"""The predictive distribution p(y | x) of a fitted regressor, one row per input row.
+
+:meth:`skarm.ConditionalNLLRegressor.predict_dist` returns a
+:class:`PredictiveDistribution`: for each row ``i`` a finite mixture
+
+.. math:: p(y \\mid x_i) = \\sum_m w_{im} \\, f(y; \\theta_{im})
+
+of one ``scipy.stats`` family ``f`` (a single component for "normal", "laplace",
+"student_t", "lognormal" and "poisson"; ``n_components`` for "mixture"; times
+``ensemble_size`` when an ensemble is averaged), with parameters already in the units
+of ``y``. Densities, CDFs, moments and samples are closed-form or exact sums over the
+components; quantiles of a mixture are found by bisection on its CDF, bracketed by the
+components' quantiles, to machine precision.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+from scipy import stats
+from scipy.special import logsumexp
+from sklearn.utils import check_random_state
+
+__all__ = ["PredictiveDistribution", "FAMILIES", "from_torch"]
+
+#: scipy.stats family of each output distribution, and its parameter names.
+FAMILIES = {
+    "normal": (stats.norm, ("loc", "scale")),
+    "mixture": (stats.norm, ("loc", "scale")),
+    "laplace": (stats.laplace, ("loc", "scale")),
+    "student_t": (stats.t, ("df", "loc", "scale")),
+    "lognormal": (stats.lognorm, ("s", "scale")),
+    "poisson": (stats.poisson, ("mu",)),
+}
+
+#: Bisection steps for mixture quantiles: enough to shrink any float64 bracket to 1 ulp.
+_BISECTION_STEPS = 200
+
+
+class PredictiveDistribution:
+    """Per-row predictive distributions ``p(y | x_i)`` of a fitted regressor.
+
+    Each row is a mixture of components of one family, weighted by ``weights``; all
+    parameters are in the units of ``y``. Instances are returned by
+    :meth:`ConditionalNLLRegressor.predict_dist`; they are plain numpy objects (no
+    torch), cheap to keep and to pickle.
+
+    Parameters
+    ----------
+    family : {"normal", "laplace", "student_t", "lognormal", "poisson", "mixture"}
+        The output family.
+    weights : ndarray of shape (n_rows, n_components)
+        Mixture weights; each row sums to one.
+    params : dict of str to ndarray of shape (n_rows, n_components)
+        The ``scipy.stats`` parameters of every component: ``loc``/``scale`` (normal,
+        mixture, laplace), ``df``/``loc``/``scale`` (student_t), ``s``/``scale`` (lognormal:
+        ``log y ~ N(log scale, s)``), ``mu`` (poisson).
+
+    Attributes
+    ----------
+    n_rows : int
+        Number of rows (input points).
+    discrete : bool
+        True for "poisson": :meth:`logpdf` and :meth:`pdf` are then the log-pmf and pmf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skarm.predictive import PredictiveDistribution
+    >>> d = PredictiveDistribution("normal", np.ones((2, 1)),
+    ...                            {"loc": np.zeros((2, 1)), "scale": np.ones((2, 1))})
+    >>> d.ppf(0.5)
+    array([0., 0.])
+    >>> d.cdf([0.0, 1.0]).round(4)
+    array([0.5   , 0.8413])
+    """
+
+    def __init__(self, family: str, weights: np.ndarray, params: dict) -> None:
+        if family not in FAMILIES:
+            raise ValueError(f"Unknown family {family!r}; expected one of {sorted(FAMILIES)}.")
+        self.family = family
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+        if self.weights.ndim != 2:
+            raise ValueError("weights must have shape (n_rows, n_components).")
+        dist, names = FAMILIES[family]
+        if set(self.params) != set(names):
+            raise ValueError(f"{family} needs the parameters {names}, got {sorted(self.params)}.")
+        for name, value in self.params.items():
+            if value.shape != self.weights.shape:
+                raise ValueError(
+                    f"Parameter {name!r} has shape {value.shape}; expected {self.weights.shape}."
+                )
+        self._components = dist(**self.params)
+        self.discrete = family == "poisson"
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def n_rows(self) -> int:
+        return self.weights.shape[0]
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __repr__(self) -> str:
+        return (
+            f"PredictiveDistribution(family={self.family!r}, n_rows={self.n_rows}, "
+            f"n_components={self.weights.shape[1]})"
+        )
+
+    def _values(self, y) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 0:
+            y = np.full(self.n_rows, float(y))
+        if y.shape != (self.n_rows,):
+            raise ValueError(f"Expected one value per row, shape ({self.n_rows},); got {y.shape}.")
+        return y[:, None]
+
+    def _log_weights(self) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.weights)
+
+    # ------------------------------------------------------------------ densities
+    def logpdf(self, y) -> np.ndarray:
+        """Log-density of ``y[i]`` under row ``i`` (log-pmf for "poisson"), in nats.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_rows,) or float
+            One value per row (a float is used for every row).
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``-inf`` outside the support.
+        """
+        y = self._values(y)
+        if self.discrete:
+            comp = self._components.logpmf(y)
+        else:
+            comp = self._components.logpdf(y)
+        return logsumexp(self._log_weights() + comp, axis=1)
+
+    def pdf(self, y) -> np.ndarray:
+        """Density of ``y[i]`` under row ``i`` (pmf for "poisson"); shape (n_rows,)."""
+        return np.exp(self.logpdf(y))
+
+    def cdf(self, y) -> np.ndarray:
+        """``P(Y_i <= y[i])`` for each row; shape (n_rows,)."""
+        return np.sum(self.weights * self._components.cdf(self._values(y)), axis=1)
+
+    # ------------------------------------------------------------------ quantiles
+    def ppf(self, q) -> np.ndarray:
+        """Quantiles: the smallest ``y`` with ``cdf(y) >= q`` for each row.
+
+        Parameters
+        ----------
+        q : float or array-like of shape (n_quantiles,)
+            Probability levels in ``[0, 1]``.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,) for a float ``q``, else (n_rows, n_quantiles)
+        """
+        scalar = isinstance(q, Real)
+        levels = np.atleast_1d(np.asarray(q, dtype=np.float64))
+        if levels.ndim != 1 or np.any(~np.isfinite(levels)) or np.any((levels < 0) | (levels > 1)):
+            raise ValueError(f"Quantile levels must be a float or 1-D array in [0, 1]; got {q!r}.")
+        out = np.column_stack([self._ppf_one(float(level)) for level in levels])
+        return out[:, 0] if scalar else out
+
+    def _ppf_one(self, q: float) -> np.ndarray:
+        comp = self._components.ppf(np.full(self.weights.shape, q))
+        if self.weights.shape[1] == 1:
+            return comp[:, 0]
+        used = self.weights > 0
+        lo = np.where(used, comp, np.inf).min(axis=1)
+        hi = np.where(used, comp, -np.inf).max(axis=1)
+        if q in (0.0, 1.0) or not np.all(np.isfinite(lo) & np.isfinite(hi)):
+            return lo if q == 0.0 else hi
+        if self.discrete:  # smallest integer k with F(k) >= q, with F(lo - 1) < q <= F(hi)
+            lo = lo - 1.0
+            while np.any(hi - lo > 1):
+                mid = np.floor((lo + hi) / 2)
+                above = self.cdf(mid) >= q
+                hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+            return hi
+        for _ in range(_BISECTION_STEPS):
+            mid = 0.5 * (lo + hi)
+            above = self.cdf(mid) >= q
+            hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+            if np.all(hi - lo <= 4 * np.spacing(np.maximum(np.abs(lo), np.abs(hi)))):
+                break
+        return hi
+
+    def interval(self, confidence: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """Central interval holding ``confidence`` of each row's mass: ``(lower, upper)``."""
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}.")
+        bounds = self.ppf([(1 - confidence) / 2, (1 + confidence) / 2])
+        return bounds[:, 0], bounds[:, 1]
+
+    def median(self) -> np.ndarray:
+        """Median of each row; shape (n_rows,)."""
+        return self.ppf(0.5)
+
+    # ------------------------------------------------------------------ moments
+    def mean(self) -> np.ndarray:
+        """Mean of each row; shape (n_rows,)."""
+        return np.sum(self.weights * self._components.mean(), axis=1)
+
+    def var(self) -> np.ndarray:
+        """Variance of each row (law of total variance over the components)."""
+        means = self._components.mean()
+        second = self._components.var() + means**2
+        mean = np.sum(self.weights * means, axis=1)
+        return np.maximum(np.sum(self.weights * second, axis=1) - mean**2, 0.0)
+
+    def std(self) -> np.ndarray:
+        """Standard deviation of each row; shape (n_rows,)."""
+        return np.sqrt(self.var())
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
+        """Draw ``n_samples`` values from every row.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Draws per row.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draw.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_rows)
+        """
+        if not isinstance(n_samples, int | np.integer) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        rng = check_random_state(random_state)
+        cum = np.cumsum(self.weights, axis=1)
+        u = rng.uniform(size=(n_samples, self.n_rows, 1)) * cum[None, :, -1:]
+        pick = np.minimum((u > cum[None]).sum(axis=2), self.weights.shape[1] - 1)
+        rows = np.arange(self.n_rows)
+        chosen = {k: v[rows[None, :], pick] for k, v in self.params.items()}
+        dist, _ = FAMILIES[self.family]
+        return dist(**chosen).rvs(size=pick.shape, random_state=rng).astype(np.float64)
+
+
+def from_torch(family: str, dist, loc: float, scale: float) -> PredictiveDistribution:
+    """Convert a fitted head's ``torch.distributions`` object to y's units.
+
+    ``dist`` has batch shape ``(n_members, n_rows)`` and lives in internal units
+    ``z = (y - loc) / scale``; the members are averaged as an equal-weight mixture.
+    """
+
+    def rows(t) -> np.ndarray:  # (K, n[, M]) -> (n, K * M)
+        a = t.detach().double().cpu().numpy()
+        a = a[..., None] if a.ndim == 2 else a
+        return np.moveaxis(a, 0, 1).reshape(a.shape[1], -1)
+
+    if family == "mixture":
+        weights = rows(dist.mixture_distribution.probs)
+        comp = dist.component_distribution
+        params = {"loc": loc + scale * rows(comp.loc), "scale": scale * rows(comp.scale)}
+    elif family in ("normal", "laplace"):
+        params = {"loc": loc + scale * rows(dist.loc), "scale": scale * rows(dist.scale)}
+    elif family == "student_t":
+        params = {
+            "df": rows(dist.df),
+            "loc": loc + scale * rows(dist.loc),
+            "scale": scale * rows(dist.scale),
+        }
+    elif family == "lognormal":  # y = scale * z, log z ~ N(mu, s)
+        params = {"s": rows(dist.scale), "scale": scale * np.exp(rows(dist.loc))}
+    elif family == "poisson":
+        params = {"mu": rows(dist.rate)}
+    else:
+        raise ValueError(f"Unknown family {family!r}.")
+    if family != "mixture":
+        weights = np.ones_like(next(iter(params.values())))
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    return PredictiveDistribution(family, weights, params)
