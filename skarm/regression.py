@@ -61,7 +61,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         Networks trained side by side from different initialisations, each by maximum
         likelihood; the model is their mixture ``p(y|x) = (1/K) sum_k p_k(y|x)``. Use 1
         for the fastest fit.
-    alpha : float, default=1.0
+    alpha : float, default=10.0
         Prior strength on the weights (not biases). The objective is
         ``-(1/n) [sum_i log p(y_i | x_i) + log p(theta)]`` with
         ``log p(theta) = -alpha ((1 - l1_ratio) ||W||^2 / 2 + l1_ratio ||W||_1)``.
@@ -69,7 +69,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         Mix between a Gaussian (0) and a Laplace (1) prior.
     batch_size : int, default=64
         Rows per mini-batch.
-    learning_rate_init : float, default=3e-3
+    learning_rate_init : float, default=1e-3
         Adam's step size.
     max_iter : int, default=1000
         Maximum number of epochs.
@@ -78,7 +78,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         log-likelihood stops improving and restore the best weights.
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping.
-    n_iter_no_change : int, default=20
+    n_iter_no_change : int, default=50
         Epochs without an improvement of ``tol`` before stopping.
     tol : float, default=1e-4
         Minimal improvement (nats per row) that resets the patience.
@@ -169,14 +169,14 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         hidden_layer_sizes=None,
         dropout=0.0,
         ensemble_size=5,
-        alpha=1.0,
+        alpha=10.0,
         l1_ratio=0.0,
         batch_size=64,
-        learning_rate_init=3e-3,
+        learning_rate_init=1e-3,
         max_iter=1000,
         early_stopping=True,
         validation_fraction=0.1,
-        n_iter_no_change=20,
+        n_iter_no_change=50,
         tol=1e-4,
         max_grad_norm=10.0,
         device="auto",
