@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data", type=Path)
     parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     parser.add_argument("--splits", type=int, default=None, help="first N splits (default all)")
+    parser.add_argument("--first-split", type=int, default=0, help="start at this split")
     parser.add_argument("--config", default="{}", help="JSON overrides of skarm's parameters")
     parser.add_argument("--label", default="default", help="name of the skarm configuration")
     parser.add_argument("--no-ngboost", action="store_true")
@@ -135,26 +136,35 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def records() -> list[dict]:
+        """Every result in the file, the first of any duplicate (model, set, split)."""
         if not args.out.exists():
             return []
-        return [json.loads(line) for line in args.out.read_text().splitlines() if line]
+        unique = {}
+        for line in args.out.read_text().splitlines():
+            if line:
+                r = json.loads(line)
+                unique.setdefault((r["set"], r["split"], r["model"], r.get("label")), r)
+        return list(unique.values())
 
     if not args.table_only:
         done = {(r["set"], r["split"], r["model"], r.get("label")) for r in records()}
         for name in args.sets:
             short = SETS[name]
             count = n_splits(args.data, name)
-            for split in range(min(count, args.splits or count)):
+            for split in range(args.first_split, min(count, args.splits or count)):
                 data = load_split(args.data, name, split)
                 jobs = []
                 if not args.no_skarm:
-                    jobs.append(("skarm", args.label, lambda: fit_skarm(*data, split, config)))
+                    jobs.append(("skarm", args.label))
                 if not args.no_ngboost:
-                    jobs.append(("ngboost", None, lambda: fit_ngboost(*data, split)))
-                for model, label, job in jobs:
+                    jobs.append(("ngboost", None))
+                for model, label in jobs:
                     if (short, split, model, label) in done:
                         continue
-                    nll, seconds = job()
+                    if model == "skarm":
+                        nll, seconds = fit_skarm(*data, split, config)
+                    else:
+                        nll, seconds = fit_ngboost(*data, split)
                     rec = dict(
                         set=short,
                         split=split,
