@@ -240,6 +240,19 @@ class ColumnCoder:
         return X
 
 
+def _check_target_support(kind: str, y: np.ndarray, where: str) -> None:
+    """Counts for "poisson", positive values for "lognormal"; a clear error otherwise."""
+    if kind == "poisson" and (np.any(y < 0) or np.any(y != np.floor(y))):
+        bad = y[(y < 0) | (y != np.floor(y))][0]
+        raise ValueError(
+            f"distribution='poisson' needs counts (non-negative integers); {where} holds {bad!r}."
+        )
+    if kind == "lognormal" and np.any(y <= 0):
+        raise ValueError(
+            f"distribution='lognormal' needs positive values; {where} holds {y[y <= 0][0]!r}."
+        )
+
+
 #: Output families of :class:`skarm.ConditionalNLLRegressor`.
 TARGET_FAMILIES = ("normal", "laplace", "student_t", "lognormal", "poisson", "mixture")
 
@@ -284,19 +297,10 @@ class TargetCoder:
                 raise ValueError(
                     f"Unknown distribution {kind!r}; expected one of {list(TARGET_FAMILIES)}."
                 )
+            _check_target_support(kind, y, where)
             if kind == "poisson":
-                if np.any(y < 0) or np.any(y != np.floor(y)):
-                    raise ValueError(
-                        f"distribution='poisson' needs counts (non-negative integers); {where} "
-                        f"holds {y[(y < 0) | (y != np.floor(y))][0]!r}."
-                    )
                 log_rate[k] = np.log(max(y.mean(), 1e-3))
             elif kind == "lognormal":
-                if np.any(y <= 0):
-                    raise ValueError(
-                        f"distribution='lognormal' needs positive values; {where} holds "
-                        f"{y[y <= 0][0]!r}."
-                    )
                 scale[k] = np.exp(np.log(y).mean())
             else:
                 std = y.std()
@@ -307,6 +311,11 @@ class TargetCoder:
                     )
                 loc[k], scale[k] = y.mean(), std
         return cls(kinds, loc, scale, log_rate)
+
+    def check(self, Y: np.ndarray) -> None:
+        """Raise a ``ValueError`` if a column of ``Y`` leaves its family's support."""
+        for k, kind in enumerate(self.kinds):
+            _check_target_support(kind, Y[:, k], f"y[:, {k}]" if self.n_outputs > 1 else "y")
 
     @property
     def n_outputs(self) -> int:

@@ -268,8 +268,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
                 self.x_scale_,
                 self.device_,
             )
-            if not np.all(np.isfinite(self._internal_targets(Y, coder))):
-                raise ValueError("y holds values outside the support of the fitted families.")
+            coder.check(Y)
         else:
             coder = TargetCoder.fit(Y, self.distribution)
             x_loc, x_scale = X.mean(axis=0), X.std(axis=0)
@@ -317,10 +316,6 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         self.validation_scores_ = history.validation_scores if n_val else None
         self.best_validation_score_ = history.best_validation_score if n_val else None
         return self
-
-    @staticmethod
-    def _internal_targets(Y: np.ndarray, coder: TargetCoder) -> np.ndarray:
-        return coder.transform(Y)
 
     # ------------------------------------------------------------------ inference
     def _context(self, X) -> np.ndarray:
@@ -505,19 +500,15 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         draws per row.
         """
         if self._single():
-            q = self.predict_dist(X).ppf(quantiles)
-            return q
+            return self.predict_dist(X).ppf(quantiles)
         levels = np.asarray(quantiles, dtype=np.float64)
         if levels.ndim > 1 or np.any(~np.isfinite(levels)) or np.any((levels < 0) | (levels > 1)):
             raise ValueError(
                 f"Quantile levels must be a float or 1-D array in [0, 1]; got {quantiles!r}."
             )
         draws = self.sample(X, self._n_mc_samples, random_state=0)
-        return (
-            np.moveaxis(np.quantile(draws, levels, axis=0), 0, -1)
-            if levels.ndim
-            else np.quantile(draws, levels, axis=0)
-        )
+        q = np.quantile(draws, levels, axis=0)  # (n_quantiles, n, K), or (n, K) for a float
+        return np.moveaxis(q, 0, -1) if levels.ndim else q
 
     def _single(self) -> bool:
         check_is_fitted(self, "module_")

@@ -370,3 +370,13 @@ class TestPredictiveDistribution:
             d.ppf(1.2)
         with pytest.raises(ValueError, match="Unknown family"):
             PredictiveDistribution("gamma", np.ones((1, 1)), {})
+
+
+def test_warm_start_rejects_targets_outside_the_fitted_family():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(100, 1))
+    reg = ConditionalNLLRegressor(distribution="poisson", max_iter=2, warm_start=True, **FAST)
+    reg.fit(X, rng.poisson(2, 100).astype(float))
+    with pytest.raises(ValueError, match="counts"):
+        reg.fit(X, np.full(100, 0.5))
+    assert reg.n_iter_ == 2
