@@ -380,3 +380,22 @@ def test_warm_start_rejects_targets_outside_the_fitted_family():
     with pytest.raises(ValueError, match="counts"):
         reg.fit(X, np.full(100, 0.5))
     assert reg.n_iter_ == 2
+
+
+def test_pandas_pipeline_and_parallel_cross_validation():
+    pd = pytest.importorskip("pandas")
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, _, _ = heteroscedastic(400, 0)
+    frame = pd.DataFrame({"x": X[:, 0]})
+    reg = ConditionalNLLRegressor(max_iter=5, **FAST).fit(frame, pd.Series(y))
+    assert list(reg.feature_names_in_) == ["x"]
+    np.testing.assert_array_equal(reg.score_samples(frame, y), reg.score_samples(X, y))
+    pipe = make_pipeline(StandardScaler(), ConditionalNLLRegressor(max_iter=5, **FAST))
+    scores = cross_val_score(pipe, X, y, cv=3, n_jobs=2)
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
+    # the pipeline's score is the regressor's: a log-likelihood, here below R^2's ceiling of 1
+    fitted = pipe.fit(X, y)
+    assert fitted.score(X, y) == pytest.approx(fitted[-1].score(fitted[0].transform(X), y))
