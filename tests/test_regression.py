@@ -36,14 +36,14 @@ def bimodal(n, seed):
 def fitted_normal():
     X, y, _, _ = heteroscedastic(3000, 0)
     return ConditionalNLLRegressor(
-        hidden_layer_sizes=(32, 32), ensemble_size=2, random_state=0
+        distribution="normal", hidden_layer_sizes=(32, 32), ensemble_size=2, random_state=0
     ).fit(X, y)
 
 
 def test_recovers_known_heteroscedastic_gaussian():
     X, y, _, _ = heteroscedastic(20_000, 0)
     Xt, yt, mean, std = heteroscedastic(20_000, 1)
-    reg = ConditionalNLLRegressor(random_state=0).fit(X, y)
+    reg = ConditionalNLLRegressor(distribution="normal", random_state=0).fit(X, y)
     truth = stats.norm.logpdf(yt, mean, std).mean()
     assert truth - reg.score(Xt, yt) <= 0.02
     pred, pred_std = reg.predict(Xt, return_std=True)
@@ -250,7 +250,9 @@ def two_outputs(n, seed):
 
 def test_two_outputs_autoregressive_normalised_and_sampled():
     X, Y = two_outputs(5000, 0)
-    reg = ConditionalNLLRegressor(hidden_layer_sizes=(64, 64), ensemble_size=2, random_state=0)
+    reg = ConditionalNLLRegressor(
+        distribution="normal", hidden_layer_sizes=(64, 64), ensemble_size=2, random_state=0
+    )
     reg.fit(X, Y)
     Xt, Yt = two_outputs(3000, 1)
     truth = (
