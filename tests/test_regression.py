@@ -34,9 +34,14 @@ def bimodal(n, seed):
 
 @pytest.fixture(scope="module")
 def fitted_normal():
-    X, y, _, _ = heteroscedastic(3000, 0)
+    X, y, _, _ = heteroscedastic(10_000, 0)
     return ConditionalNLLRegressor(
-        distribution="normal", hidden_layer_sizes=(32, 32), ensemble_size=2, random_state=0
+        distribution="normal",
+        hidden_layer_sizes=(32, 32),
+        ensemble_size=2,
+        alpha=1.0,
+        learning_rate_init=3e-3,
+        random_state=0,
     ).fit(X, y)
 
 
@@ -299,7 +304,7 @@ def test_context_reaches_every_output_and_order_is_causal():
 def test_refit_and_pickle_give_identical_predictions(fitted_normal):
     Xt, yt, _, _ = heteroscedastic(100, 6)
     params = fitted_normal.get_params()
-    X, y, _, _ = heteroscedastic(3000, 0)
+    X, y, _, _ = heteroscedastic(10_000, 0)
     again = ConditionalNLLRegressor(**params).fit(X, y)
     loaded = pickle.loads(pickle.dumps(fitted_normal))
     for other in (again, loaded):
