@@ -15,9 +15,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from skarm._engine import TrainConfig
+from skarm._engine import History, TrainConfig, Trainer
 
-__all__ = ["TorchEstimatorMixin", "TRAINING_CONSTRAINTS", "release_freed_memory"]
+__all__ = [
+    "TorchEstimatorMixin",
+    "TRAINING_CONSTRAINTS",
+    "check_n_samples",
+    "release_freed_memory",
+]
 
 
 def _load_malloc_trim():
@@ -40,6 +45,13 @@ def release_freed_memory() -> None:
     """
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
+
+
+def check_n_samples(n_samples) -> int:
+    """``n_samples`` of a ``sample`` call: a positive integer, else a clear ``ValueError``."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    return int(n_samples)
 
 
 #: Parameter constraints of the shared training engine.
@@ -87,6 +99,24 @@ class TorchEstimatorMixin(BaseEstimator):
             max_grad_norm=self.max_grad_norm,
             verbose=self.verbose,
         )
+
+    def _check_fit_rows(self, n_rows: int) -> None:
+        if n_rows < 2:
+            raise ValueError(
+                f"Found {n_rows} sample(s); {type(self).__name__} needs at least 2 samples to fit."
+            )
+
+    def _record_history(
+        self, trainer: Trainer, history: History, warm: bool, validated: bool
+    ) -> None:
+        """Set the fitted training record: Adam's state (to resume), epochs, loss curve,
+        and the validation scores (None when nothing was held out)."""
+        previous = self.__dict__.get("loss_curve_", []) if warm else []
+        self._optimizer_state = trainer.optimizer_state()
+        self.n_iter_ = (self.n_iter_ if warm else 0) + history.n_iter
+        self.loss_curve_ = list(previous) + history.loss_curve
+        self.validation_scores_ = history.validation_scores if validated else None
+        self.best_validation_score_ = history.best_validation_score if validated else None
 
     @staticmethod
     def _seed_from(random_state) -> int:

@@ -48,6 +48,14 @@ def find_atoms(col: np.ndarray) -> np.ndarray:
     return np.sort(values[keep])
 
 
+def group_by_kind(kinds: list[str]) -> list[tuple[str, list[int]]]:
+    """Indices of ``kinds`` grouped by family, in first-appearance order (one head each)."""
+    out: dict[str, list[int]] = {}
+    for j, kind in enumerate(kinds):
+        out.setdefault(kind, []).append(j)
+    return list(out.items())
+
+
 def _is_integer_valued(col: np.ndarray) -> bool:
     return bool(np.all(col >= 0) and np.all(col == np.floor(col)))
 
@@ -203,10 +211,7 @@ class ColumnCoder:
 
     def groups(self) -> list[tuple[str, list[int]]]:
         """Columns grouped by family, in first-appearance order."""
-        out: dict[str, list[int]] = {}
-        for j, kind in enumerate(self.kinds):
-            out.setdefault(kind, []).append(j)
-        return list(out.items())
+        return group_by_kind(self.kinds)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Map validated ``X`` to internal units (float32).
@@ -329,10 +334,7 @@ class TargetCoder:
 
     def groups(self) -> list[tuple[str, list[int]]]:
         """Outputs grouped by family, in first-appearance order."""
-        out: dict[str, list[int]] = {}
-        for k, kind in enumerate(self.kinds):
-            out.setdefault(kind, []).append(k)
-        return list(out.items())
+        return group_by_kind(self.kinds)
 
     def transform(self, Y: np.ndarray) -> np.ndarray:
         """Internal units (float64; values outside a family's support stay outside)."""

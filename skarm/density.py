@@ -13,7 +13,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skarm._architectures import build_model, resolve_order
-from skarm._base import TRAINING_CONSTRAINTS, TorchEstimatorMixin, release_freed_memory
+from skarm._base import (
+    TRAINING_CONSTRAINTS,
+    TorchEstimatorMixin,
+    check_n_samples,
+    release_freed_memory,
+)
 from skarm._data import ColumnCoder
 from skarm._engine import History, Trainer, resolve_device
 from skarm.nn import AutoregressiveModel
@@ -333,10 +338,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         """Validate ``X``; type the columns (fresh fit) or reuse the fitted typing."""
         X = self._validate(X, reset=fresh)
         if fresh:
-            if X.shape[0] < 2:
-                raise ValueError(
-                    f"Found 1 sample; {type(self).__name__} needs at least 2 samples to fit."
-                )
+            self._check_fit_rows(X.shape[0])
             coder = ColumnCoder.fit(
                 X, self.distribution, self.n_categories, self.dequantize, self.atoms == "auto"
             )
@@ -382,18 +384,11 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
                 warn=not partial,
             )
         self.device_ = device
-        previous = self.__dict__.get("loss_curve_", []) if warm else []
         self.coder_ = coder
         self.distributions_ = list(coder.kinds)
         self.order_ = np.asarray(order)
         self.module_ = module.to(self._inference_dtype(device))
-        self._optimizer_state = trainer.optimizer_state()
-        self.n_iter_ = (self.n_iter_ if warm else 0) + history.n_iter
-        self.loss_curve_ = list(previous) + history.loss_curve
-        self.validation_scores_ = history.validation_scores if validation is not None else None
-        self.best_validation_score_ = (
-            history.best_validation_score if validation is not None else None
-        )
+        self._record_history(trainer, history, warm, validated=validation is not None)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -530,8 +525,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             Samples in user units; discrete columns hold integer codes.
         """
         check_is_fitted(self, "module_")
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        n_samples = check_n_samples(n_samples)
         seed = self._seed_from(random_state)
         self.module_.eval()
         step = self._eval_batch_size

@@ -22,6 +22,8 @@ from scipy import stats
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 
+from skarm._base import check_n_samples
+
 __all__ = ["PredictiveDistribution", "FAMILIES", "from_torch"]
 
 #: scipy.stats family of each output distribution, and its parameter names.
@@ -236,8 +238,7 @@ class PredictiveDistribution:
         -------
         ndarray of shape (n_samples, n_rows)
         """
-        if not isinstance(n_samples, int | np.integer) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        n_samples = check_n_samples(n_samples)
         rng = check_random_state(random_state)
         cum = np.cumsum(self.weights, axis=1)
         u = rng.uniform(size=(n_samples, self.n_rows, 1)) * cum[None, :, -1:]

@@ -12,7 +12,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skarm._architectures import DEFAULT_HIDDEN, hidden_sizes
-from skarm._base import TRAINING_CONSTRAINTS, TorchEstimatorMixin, release_freed_memory
+from skarm._base import (
+    TRAINING_CONSTRAINTS,
+    TorchEstimatorMixin,
+    check_n_samples,
+    release_freed_memory,
+)
 from skarm._data import TARGET_FAMILIES, TargetCoder
 from skarm._engine import History, Trainer, resolve_device
 from skarm.heads import make_head
@@ -256,10 +261,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         X, y = validate_data(
             self, X, y, dtype=np.float64, multi_output=True, y_numeric=True, reset=not warm
         )
-        if X.shape[0] < 2:
-            raise ValueError(
-                f"Found 1 sample; {type(self).__name__} needs at least 2 samples to fit."
-            )
+        self._check_fit_rows(X.shape[0])
         Y = y.reshape(len(y), -1)
         if warm:
             if Y.shape[1] != self.n_outputs_:
@@ -306,7 +308,6 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
                 self._optimizer_state if warm else None,
             )
             history = trainer.fit(train, validation, self.max_iter, history=History())
-        previous = self.loss_curve_ if warm else []
         self.device_ = device
         self.target_coder_ = coder
         self.distributions_ = list(coder.kinds)
@@ -314,11 +315,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         self._y_ndim = y.ndim
         self.x_loc_, self.x_scale_ = x_loc, x_scale
         self.module_ = module.to(self._inference_dtype(device))
-        self._optimizer_state = trainer.optimizer_state()
-        self.n_iter_ = (self.n_iter_ if warm else 0) + history.n_iter
-        self.loss_curve_ = list(previous) + history.loss_curve
-        self.validation_scores_ = history.validation_scores if n_val else None
-        self.best_validation_score_ = history.best_validation_score if n_val else None
+        self._record_history(trainer, history, warm, validated=n_val > 0)
         return self
 
     # ------------------------------------------------------------------ inference
@@ -446,8 +443,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
             The second form when the model was fitted on a 2-D ``y``.
         """
         C = self._context(X)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        n_samples = check_n_samples(n_samples)
         seed = self._seed_from(random_state)
         ctx = np.repeat(C[None], n_samples, axis=0).reshape(-1, C.shape[1])
         self.module_.eval()
