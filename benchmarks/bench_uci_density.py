@@ -6,16 +6,22 @@ is standardised with the training part's mean and standard deviation, each model
 on the training part, and the held-out mean log-likelihood (nats per row, standardised
 units, the same for every model) is reported as mean +- standard error over splits.
 
-* skarm: ``AutoregressiveDensityEstimator(random_state=split)``, defaults otherwise;
+* skarm: ``AutoregressiveDensityEstimator(random_state=split)``, defaults otherwise
+  (``--config`` overrides parameters, recorded under ``--label``);
 * GaussianMixture: ``n_components`` and ``covariance_type`` by 3-fold GridSearchCV on
   held-out likelihood;
 * KernelDensity: Gaussian kernel, ``bandwidth`` by 3-fold GridSearchCV.
 
 Columns that are constant on a training part (two in naval) have no density and are
-dropped for every model. Usage::
+dropped for every model. Each fitted (model, set, split) appends one JSON line to
+``--out``, so an interrupted run resumes and several processes (one per core) combine;
+the table is printed from every line in the file. Usage::
 
     python benchmarks/bench_uci_density.py                       # all 9 sets, 5 splits
     python benchmarks/bench_uci_density.py --sets power-plant --splits 1
+    python benchmarks/bench_uci_density.py --models skarm --label ens \
+        --config '{"order": "ensemble"}'
+    python benchmarks/bench_uci_density.py --table-only
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ SETS = [
     "wine-quality-red",
     "yacht",
 ]
+MODELS = ("skarm", "gmm", "kde")
 GMM_GRID = {"n_components": [1, 2, 4, 8, 16, 32], "covariance_type": ["full", "diag"]}
 KDE_GRID = {"bandwidth": np.logspace(-1.5, 0.3, 10)}
 
@@ -62,77 +69,132 @@ def load_split(root: Path, name: str, split: int) -> tuple[np.ndarray, np.ndarra
     return (train[:, keep] - mean[keep]) / std[keep], (test[:, keep] - mean[keep]) / std[keep]
 
 
-def fit_models(train: np.ndarray, seed: int, config: dict) -> dict:
-    """Fit the three models on one training part; returns {name: (model, seconds)}."""
-    models = {
-        "skarm": AutoregressiveDensityEstimator(random_state=seed, **config),
-        "gmm": GridSearchCV(
+def make_model(name: str, seed: int, config: dict):
+    """One of the three compared models, unfitted."""
+    if name == "skarm":
+        return AutoregressiveDensityEstimator(random_state=seed, **config)
+    if name == "gmm":
+        return GridSearchCV(
             GaussianMixture(random_state=seed, max_iter=200), GMM_GRID, cv=3, n_jobs=1
-        ),
-        "kde": GridSearchCV(KernelDensity(rtol=1e-4), KDE_GRID, cv=3, n_jobs=1),
-    }
-    out = {}
-    for name, model in models.items():
-        t0 = time.perf_counter()
-        model.fit(train)
-        out[name] = (model, time.perf_counter() - t0)
-    return out
-
-
-def run_set(root: Path, name: str, n_splits: int, config: dict) -> dict:
-    scores = {"skarm": [], "gmm": [], "kde": []}
-    times = {"skarm": [], "gmm": [], "kde": []}
-    for split in range(n_splits):
-        train, test = load_split(root, name, split)
-        fitted = fit_models(train, split, config)
-        for key, (model, seconds) in fitted.items():
-            # Mean log-likelihood per row: KernelDensity.score is a sum, so use score_samples.
-            scores[key].append(float(np.mean(model.score_samples(test))))
-            times[key].append(seconds)
-        print(
-            f"  {name} split {split}: skarm {scores['skarm'][-1]:.3f} "
-            f"({times['skarm'][-1]:.0f} s, {fitted['skarm'][0].n_iter_} epochs)  "
-            f"gmm {scores['gmm'][-1]:.3f} {fitted['gmm'][0].best_params_}  "
-            f"kde {scores['kde'][-1]:.3f} {fitted['kde'][0].best_params_}",
-            flush=True,
         )
-    return {"scores": scores, "times": times, "n_features": train.shape[1], "n_train": len(train)}
+    return GridSearchCV(KernelDensity(rtol=1e-4), KDE_GRID, cv=3, n_jobs=1)
+
+
+def fit_one(model_name: str, train, test, seed: int, config: dict) -> dict:
+    """Fit one model on a training part; held-out mean log-likelihood, time and choice."""
+    model = make_model(model_name, seed, config)
+    start = time.perf_counter()
+    model.fit(train)
+    seconds = time.perf_counter() - start
+    # Mean log-likelihood per row: KernelDensity.score is a sum, so use score_samples.
+    score = float(np.mean(model.score_samples(test)))
+    detail = {"epochs": model.n_iter_} if model_name == "skarm" else model.best_params_
+    return {"score": score, "seconds": seconds, "detail": detail}
 
 
 def fmt(values) -> str:
     v = np.asarray(values)
-    return f"{v.mean():.3f} ± {v.std() / np.sqrt(len(v)):.3f}"
+    return f"{v.mean():.2f} ± {v.std() / np.sqrt(len(v)):.2f}"
+
+
+def table(records: list[dict], label: str) -> str:
+    """Markdown table: mean +- s.e. of held-out log-likelihood and mean fit time per set."""
+    lines = [
+        f"| set | D | n_train | splits | skarm ({label}) | GaussianMixture (grid) | "
+        "KernelDensity (grid) | skarm − best peer | fit s: skarm / GMM grid / KDE grid |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    gaps = []
+    for name in SETS:
+        rows = {
+            m: [
+                r
+                for r in records
+                if r["set"] == name and r["model"] == m and (m != "skarm" or r["label"] == label)
+            ]
+            for m in MODELS
+        }
+        if not any(rows.values()):
+            continue
+        # Compare on the splits every model has finished.
+        common = set.intersection(*({r["split"] for r in v} for v in rows.values()))
+        rows = {
+            m: sorted((r for r in v if r["split"] in common), key=lambda r: r["split"])
+            for m, v in rows.items()
+        }
+        if not common:
+            continue
+        s = {m: [r["score"] for r in v] for m, v in rows.items()}
+        t = {m: np.mean([r["seconds"] for r in v]) for m, v in rows.items()}
+        gap = np.mean(s["skarm"]) - max(np.mean(s["gmm"]), np.mean(s["kde"]))
+        gaps.append(gap)
+        first = rows["skarm"][0]
+        lines.append(
+            f"| {name} | {first['n_features']} | {first['n_train']} | {len(common)} | "
+            f"{fmt(s['skarm'])} | {fmt(s['gmm'])} | {fmt(s['kde'])} | {gap:+.2f} | "
+            f"{t['skarm']:.0f} / {t['gmm']:.0f} / {t['kde']:.0f} |"
+        )
+    if gaps:
+        lines.append(
+            f"\nMean gap to the best peer: {np.mean(gaps):+.2f} nats per row; skarm ahead "
+            f"on {sum(g > 0 for g in gaps)} of {len(gaps)} sets."
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="../shared/data", help="the shared data folder")
-    parser.add_argument("--sets", nargs="*", default=SETS)
-    parser.add_argument("--splits", type=int, default=5)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data", type=Path)
+    parser.add_argument("--sets", nargs="*", default=SETS, choices=SETS)
+    parser.add_argument("--splits", type=int, default=5, help="first N splits")
+    parser.add_argument("--first-split", type=int, default=0, help="start at this split")
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
     parser.add_argument("--config", type=json.loads, default={}, help="skarm params as JSON")
+    parser.add_argument("--label", default="default", help="name of the skarm configuration")
+    parser.add_argument("--out", default="benchmarks/results/uci_density.jsonl", type=Path)
+    parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
-    root = Path(args.data)
-    results = {name: run_set(root, name, args.splits, args.config) for name in args.sets}
-    print(
-        "\n| set | D | n_train | skarm | GaussianMixture (grid) | KernelDensity (grid) | "
-        "skarm − best peer | fit s: skarm / GMM grid / KDE grid |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    gaps = []
-    for name, r in results.items():
-        s = r["scores"]
-        gap = np.mean(s["skarm"]) - max(np.mean(s["gmm"]), np.mean(s["kde"]))
-        gaps.append(gap)
-        t = {k: np.mean(v) for k, v in r["times"].items()}
-        print(
-            f"| {name} | {r['n_features']} | {r['n_train']} | {fmt(s['skarm'])} | "
-            f"{fmt(s['gmm'])} | {fmt(s['kde'])} | {gap:+.3f} | "
-            f"{t['skarm']:.0f} / {t['gmm']:.0f} / {t['kde']:.0f} |"
-        )
-    print(
-        f"\nmean gap to the best peer: {np.mean(gaps):+.3f} nats per row; "
-        f"skarm ahead on {sum(g > 0 for g in gaps)} of {len(gaps)} sets"
-    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def records() -> list[dict]:
+        """Every result in the file, the first of any duplicate (set, split, model, label)."""
+        if not args.out.exists():
+            return []
+        unique = {}
+        for line in args.out.read_text().splitlines():
+            if line:
+                r = json.loads(line)
+                unique.setdefault((r["set"], r["split"], r["model"], r["label"]), r)
+        return list(unique.values())
+
+    if not args.table_only:
+        done = {(r["set"], r["split"], r["model"], r["label"]) for r in records()}
+        for name in args.sets:
+            for split in range(args.first_split, args.splits):
+                train, test = load_split(args.data, name, split)
+                for model in args.models:
+                    label = args.label if model == "skarm" else None
+                    if (name, split, model, label) in done:
+                        continue
+                    result = fit_one(model, train, test, split, args.config)
+                    rec = dict(
+                        set=name,
+                        split=split,
+                        model=model,
+                        label=label,
+                        n_features=train.shape[1],
+                        n_train=len(train),
+                        config=args.config if model == "skarm" else None,
+                        **result,
+                    )
+                    with args.out.open("a") as fh:
+                        fh.write(json.dumps(rec) + "\n")
+                    print(
+                        f"{name} split {split} {model}: {result['score']:.3f} "
+                        f"({result['seconds']:.0f} s, {result['detail']})",
+                        flush=True,
+                    )
+    print(table(records(), args.label))
 
 
 if __name__ == "__main__":
