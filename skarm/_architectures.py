@@ -99,6 +99,7 @@ def build_model(
                 categorical_encoding,
                 n_components,
                 atoms=coder.internal_atoms(cols),
+                pool=coder.internal_pool(cols),
             ),
             cols,
         )

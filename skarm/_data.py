@@ -21,6 +21,7 @@ __all__ = [
     "AUTO_CONTINUOUS",
     "MAX_AUTO_CATEGORIES",
     "find_atoms",
+    "find_pool",
     "TargetCoder",
     "TARGET_FAMILIES",
 ]
@@ -36,6 +37,9 @@ MAX_AUTO_CATEGORIES = 256
 MIN_ATOM_SHARE = 0.01
 MIN_ATOM_COUNT = 5
 MAX_ATOMS = 32
+#: The other values held by at least ``MIN_ATOM_COUNT`` rows form the column's pool of
+#: minor atoms (at most ``MAX_POOL``, the most frequent).
+MAX_POOL = 128
 
 
 def find_atoms(col: np.ndarray) -> np.ndarray:
@@ -46,6 +50,16 @@ def find_atoms(col: np.ndarray) -> np.ndarray:
     values, counts = values[frequent], counts[frequent]
     keep = np.argsort(-counts, kind="stable")[:MAX_ATOMS]
     return np.sort(values[keep])
+
+
+def find_pool(col: np.ndarray, atoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The minor atoms of ``col``: values held by at least ``MIN_ATOM_COUNT`` rows that are
+    not among ``atoms``, the ``MAX_POOL`` most frequent, sorted; with their counts."""
+    values, counts = np.unique(col, return_counts=True)
+    minor = (counts >= MIN_ATOM_COUNT) & ~np.isin(values, atoms)
+    values, counts = values[minor], counts[minor]
+    keep = np.sort(np.argsort(-counts, kind="stable")[:MAX_POOL])
+    return values[keep], counts[keep]
 
 
 def group_by_kind(kinds: list[str]) -> list[tuple[str, list[int]]]:
@@ -76,6 +90,8 @@ class ColumnCoder:
         Integer columns modelled as continuous values ``x + u``, ``u ~ U[0, 1)``.
     atoms : list of ndarray
         Atoms of each "mixture" column (values it takes repeatedly), in user units.
+    pool : list of (ndarray, ndarray)
+        Minor atoms of each "mixture" column (user units) and their training counts.
     """
 
     kinds: list[str]
@@ -84,12 +100,15 @@ class ColumnCoder:
     scale: np.ndarray = field(repr=False)
     dequantized: np.ndarray = field(repr=False, default=None)
     atoms: list = field(repr=False, default=None)
+    pool: list = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.dequantized is None:
             self.dequantized = np.zeros(len(self.kinds), dtype=bool)
         if self.atoms is None:
             self.atoms = [np.empty(0) for _ in self.kinds]
+        if self.pool is None:
+            self.pool = [(np.empty(0), np.empty(0)) for _ in self.kinds]
 
     @classmethod
     def fit(
@@ -183,17 +202,23 @@ class ColumnCoder:
                     "or model it as a discrete column."
                 )
             scale[cont] = std
-        found = [
-            find_atoms(X[:, j])
-            if atoms and kind == "mixture" and not dequantized[j]
-            else np.empty(0)
-            for j, kind in enumerate(kinds)
+        with_atoms = [
+            atoms and k == "mixture" and not d for k, d in zip(kinds, dequantized, strict=True)
         ]
-        return cls(kinds, counts, loc, scale, dequantized, found)
+        found = [find_atoms(X[:, j]) if a else np.empty(0) for j, a in enumerate(with_atoms)]
+        pool = [
+            find_pool(X[:, j], found[j]) if a else (np.empty(0), np.empty(0))
+            for j, a in enumerate(with_atoms)
+        ]
+        return cls(kinds, counts, loc, scale, dequantized, found, pool)
 
     def internal_atoms(self, columns) -> list[np.ndarray]:
         """Atoms of ``columns`` in internal (standardised) units."""
         return [(self.atoms[j] - self.loc[j]) / self.scale[j] for j in columns]
+
+    def internal_pool(self, columns) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Pooled minor atoms of ``columns`` (internal units) with their training counts."""
+        return [((self.pool[j][0] - self.loc[j]) / self.scale[j], self.pool[j][1]) for j in columns]
 
     @property
     def n_features(self) -> int:

@@ -191,17 +191,25 @@ class MixtureHead(NormalHead):
     r"""Mixtures of ``n_components`` Gaussians per conditional (MADE-MoG, RNADE), plus atoms.
 
     .. math:: p(z \mid \cdot) = \sum_{m} \pi_m \, \mathcal{N}(z; \mu_m, \sigma_m)
-        + \sum_{a} \pi_a \, \mathcal{N}(z; v_a, \sigma_{atom}),
-        \quad \pi = \mathrm{softmax}(\cdot), \quad \sigma = \mathrm{softplus}(\cdot) + \sigma_{min}
+        + \sum_{a} \pi_a \, \mathcal{N}(z; v_a, \sigma_{atom})
+        + \pi_{pool} \sum_{b} q_b \, \mathcal{N}(z; u_b, \sigma_{atom}),
+        \quad q_b \propto c_b \, \mathcal{N}(u_b; \mu_{pool}, \sigma_{pool})
 
-    on standardised values, built on ``torch.distributions.MixtureSameFamily``. The network
-    emits, per column, the mixing logits, means and pre-softplus scales of the
-    ``n_components`` free Gaussians and, for a column with atoms, one logit per atom and
-    one shared pre-softplus atom scale. Atoms are values ``v_a`` that a column takes
-    repeatedly (ties in tabular data: a level, a zero, a rounded value); their Gaussians sit
-    exactly on them, so the model can put a narrow peak there without having to learn its
-    location, while the free components cover everything else. ``min_scale`` bounds every
-    scale, so that no component can collapse onto a training point and diverge.
+    on standardised values, built on ``torch.distributions.MixtureSameFamily``, with
+    ``pi = softmax(.)`` and ``sigma = softplus(.) + sigma_min``. The network emits, per
+    column, the mixing logits, means and pre-softplus scales of the ``n_components`` free
+    Gaussians; for a column with atoms, one logit per atom, the pool's logit, window centre
+    and pre-softplus window width, and one shared pre-softplus atom scale.
+
+    Atoms are values a column takes repeatedly (ties in tabular data: a level, a zero, a
+    rounded value); their Gaussians sit exactly on them, so the model can put a narrow
+    peak there without having to learn its location, while the free components cover
+    everything else. The most frequent ``v_a`` get a logit each, in context. The *pool*
+    holds the many minor ones ``u_b`` (a column measured at hundreds of settings): one
+    logit for all of them, shared out in proportion to each value's training count
+    ``c_b`` times a Gaussian window whose centre and width the network sets in context,
+    so that hundreds of peaks cost three network outputs and still follow the context.
+    ``min_scale`` bounds every scale, so that no component can collapse onto a point.
 
     Parameters
     ----------
@@ -213,6 +221,9 @@ class MixtureHead(NormalHead):
         Smallest component scale, in standardised units.
     atoms : sequence of array-like, optional
         Atom locations of each column (standardised units); empty or None for none.
+    pool : sequence of (array-like, array-like), optional
+        Per column, the pooled atoms' locations (standardised units) and training counts;
+        empty arrays or None for none.
     """
 
     def __init__(
@@ -221,15 +232,22 @@ class MixtureHead(NormalHead):
         n_components: int = 5,
         min_scale: float = 1e-3,
         atoms: list | None = None,
+        pool: list | None = None,
     ) -> None:
         super().__init__(n_columns, min_scale)
         if n_components < 1:
             raise ValueError(f"n_components must be a positive integer, got {n_components}.")
         self.n_components = int(n_components)
+        empty = (np.empty(0), np.empty(0))
         atoms = [np.asarray(a, dtype=np.float64).ravel() for a in (atoms or [[]] * n_columns)]
-        if len(atoms) != n_columns:
-            raise ValueError(f"atoms has {len(atoms)} entries for {n_columns} columns.")
+        pool = list(pool or [empty] * n_columns)
+        if len(atoms) != n_columns or len(pool) != n_columns:
+            raise ValueError(
+                f"atoms and pool need one entry per column ({n_columns}); got {len(atoms)} "
+                f"and {len(pool)}."
+            )
         self.n_atoms = max(len(a) for a in atoms)
+        self.n_pool = max(len(np.ravel(p[0])) for p in pool)
         loc = torch.zeros(n_columns, self.n_atoms, dtype=torch.float64)
         valid = torch.zeros(n_columns, self.n_atoms, dtype=torch.bool)
         for j, a in enumerate(atoms):
@@ -237,25 +255,79 @@ class MixtureHead(NormalHead):
             valid[j, : len(a)] = True
         self.register_buffer("atom_loc", loc.float())
         self.register_buffer("atom_valid", valid)
-        self.n_params = 3 * self.n_components + (self.n_atoms + 1 if self.n_atoms else 0)
+        pool_loc = torch.zeros(n_columns, self.n_pool, dtype=torch.float64)
+        # Padding slots get a huge negative (finite, so that a column without a pool has
+        # no NaN in its softmax) log-count, and are masked to -inf afterwards.
+        pool_log_count = torch.full((n_columns, self.n_pool), -1e30, dtype=torch.float64)
+        pool_valid = torch.zeros(n_columns, self.n_pool, dtype=torch.bool)
+        for j, (values, counts) in enumerate(pool):
+            values, counts = np.ravel(values), np.ravel(counts)
+            pool_loc[j, : len(values)] = torch.as_tensor(values, dtype=torch.float64)
+            pool_log_count[j, : len(values)] = torch.as_tensor(np.log(counts), dtype=torch.float64)
+            pool_valid[j, : len(values)] = True
+        self.register_buffer("pool_loc", pool_loc.float())
+        self.register_buffer("pool_log_count", pool_log_count.float())
+        self.register_buffer("pool_valid", pool_valid)
+        # The atoms' shared width starts at half the typical gap between a column's atoms:
+        # a peak only pays once it is narrower than the gaps, and from a wide start the
+        # likelihood is flat in the width (a plateau that training would not leave).
+        init = [
+            self._initial_atom_scale(np.r_[a, np.ravel(p[0])], min_scale)
+            for a, p in zip(atoms, pool, strict=True)
+        ]
+        width = torch.as_tensor(init, dtype=torch.float64) - min_scale
+        inverse_softplus = width + torch.log(-torch.expm1(-width))
+        self.register_buffer("atom_scale_offset", inverse_softplus.float())
+        has_atoms = self.n_atoms + self.n_pool > 0
+        self.n_params = (
+            3 * self.n_components + self.n_atoms + 3 * (self.n_pool > 0) + (1 if has_atoms else 0)
+        )
 
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> MixtureSameFamily:
         m = self.n_components
-        logits, loc, raw_scale = params[..., : 3 * m].split(m, dim=-1)
-        scale = F.softplus(raw_scale) + self.min_scale
-        if self.n_atoms:
-            atom_loc = self.atom_loc if columns is None else self.atom_loc[columns]
-            valid = self.atom_valid if columns is None else self.atom_valid[columns]
-            atom_logits = params[..., 3 * m : -1].masked_fill(~valid, -math.inf)
-            atom_scale = F.softplus(params[..., -1:]) + self.min_scale
-            logits = torch.cat([logits, atom_logits], dim=-1)
-            loc = torch.cat([loc, atom_loc.to(loc.dtype).expand_as(atom_logits)], dim=-1)
-            scale = torch.cat([scale, atom_scale.expand_as(atom_logits)], dim=-1)
+        logits, loc, scale = params[..., : 3 * m].split(m, dim=-1)
+        scale = F.softplus(scale) + self.min_scale
+        if self.n_atoms + self.n_pool:
+            offset = self.atom_scale_offset if columns is None else self.atom_scale_offset[columns]
+            atom_scale = F.softplus(params[..., -1:] + offset.unsqueeze(-1)) + self.min_scale
+            logits, loc, scale = [logits], [loc], [scale]
+            if self.n_atoms:
+                atom_loc = self.atom_loc if columns is None else self.atom_loc[columns]
+                valid = self.atom_valid if columns is None else self.atom_valid[columns]
+                atom_logits = params[..., 3 * m : 3 * m + self.n_atoms]
+                logits.append(atom_logits.masked_fill(~valid, -math.inf))
+                loc.append(atom_loc.to(params.dtype).expand_as(atom_logits))
+                scale.append(atom_scale.expand_as(atom_logits))
+            if self.n_pool:
+                logits.append(self._pool_logits(params, columns))
+                pool_loc = self.pool_loc if columns is None else self.pool_loc[columns]
+                loc.append(pool_loc.to(params.dtype).expand_as(logits[-1]))
+                scale.append(atom_scale.expand_as(logits[-1]))
+            logits, loc, scale = (torch.cat(t, dim=-1) for t in (logits, loc, scale))
         return MixtureSameFamily(
             Categorical(logits=logits, validate_args=False),
             Normal(loc, scale, validate_args=False),
             validate_args=False,
         )
+
+    @staticmethod
+    def _initial_atom_scale(values: np.ndarray, min_scale: float) -> float:
+        """Half the median gap between sorted atoms, within ``[2 min_scale, 0.1]``."""
+        gaps = np.diff(np.sort(values))
+        half_gap = 0.5 * float(np.median(gaps)) if gaps.size else 0.1
+        return float(np.clip(half_gap, 2 * min_scale, 0.1))
+
+    def _pool_logits(self, params: Tensor, columns: Tensor | None) -> Tensor:
+        """``log pi_pool + log q_b``: the pool's logit shared out over its atoms in
+        proportion to their training counts times a Gaussian window set in context."""
+        pool_loc = self.pool_loc if columns is None else self.pool_loc[columns]
+        log_count = self.pool_log_count if columns is None else self.pool_log_count[columns]
+        valid = self.pool_valid if columns is None else self.pool_valid[columns]
+        start = 3 * self.n_components + self.n_atoms
+        logit, centre, raw_width = params[..., start : start + 3].split(1, dim=-1)
+        z = (pool_loc.to(params.dtype) - centre) / (F.softplus(raw_width) + self.min_scale)
+        q = torch.log_softmax(log_count.to(params.dtype) - 0.5 * z * z, dim=-1)
+        return (logit + q).masked_fill(~valid, -math.inf)
 
 
 class LaplaceHead(NormalHead):
@@ -347,6 +419,7 @@ def make_head(
     n_components: int = 5,
     atoms=None,
     log_offset=0.0,
+    pool=None,
 ) -> Head:
     """The head for a group of columns of family ``kind``.
 
@@ -365,6 +438,9 @@ def make_head(
         Atom locations of each column, standardised (used by "mixture").
     log_offset : float or array-like, default=0.0
         Log of each column's typical rate (used by "poisson").
+    pool : sequence of (array-like, array-like), optional
+        Pooled atoms of each column: standardised locations and training counts (used by
+        "mixture").
     """
     n_categories = [int(k) for k in n_categories]
     if kind == "categorical":
@@ -374,7 +450,7 @@ def make_head(
     if kind == "normal":
         return NormalHead(len(n_categories))
     if kind == "mixture":
-        return MixtureHead(len(n_categories), n_components, atoms=atoms)
+        return MixtureHead(len(n_categories), n_components, atoms=atoms, pool=pool)
     simple = {"laplace": LaplaceHead, "student_t": StudentTHead, "lognormal": LogNormalHead}
     if kind in simple:
         return simple[kind](len(n_categories))

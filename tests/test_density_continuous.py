@@ -197,3 +197,46 @@ def test_atoms_keep_the_density_normalised_and_raise_held_out_likelihood():
     on_atoms = np.isclose(S[:, None], [0.0, 1.0, 2.0, 3.0], atol=0.01).any(axis=1)
     assert abs(on_atoms.mean() - mass) < 0.015
     assert mass > 0.5
+
+
+def many_levels(n=2400, seed=0):
+    """x1 follows x0 but is recorded on a grid 0.03 apart: ~140 values, most < 1 % of rows."""
+    rng = np.random.RandomState(seed)
+    x0 = rng.randn(n)
+    x1 = np.round((1.5 * x0 + 0.5 * rng.randn(n)) / 0.03) * 0.03
+    return np.column_stack([x0, x1])
+
+
+def test_find_pool_keeps_the_minor_repeated_values():
+    from skarm._data import find_atoms, find_pool
+
+    col = np.r_[np.zeros(50), np.full(6, 7.0), np.full(4, 9.0), np.linspace(0.1, 0.9, 1000)]
+    atoms = find_atoms(col)
+    values, counts = find_pool(col, atoms)
+    np.testing.assert_array_equal(atoms, [0.0])
+    np.testing.assert_array_equal(values, [7.0])  # 9.0: fewer than 5 rows
+    np.testing.assert_array_equal(counts, [6])
+
+
+def test_pooled_atoms_follow_the_context_keep_the_density_normalised_and_help():
+    X = many_levels()
+    train, test = X[:1600], X[1600:]
+    est = AutoregressiveDensityEstimator(**{**FAST, "max_iter": 150}).fit(train)
+    assert est.coder_.pool[1][0].size > 100 and est.coder_.pool[0][0].size == 0
+    plain = AutoregressiveDensityEstimator(atoms=None, **{**FAST, "max_iter": 150}).fit(train)
+    assert est.score(test) > plain.score(test) + 1.0
+    # 1-D: integrate the marginal model of the second column on a grid resolving the peaks.
+    one = AutoregressiveDensityEstimator(**{**FAST, "max_iter": 150}).fit(train[:, 1:])
+    values = np.r_[one.coder_.atoms[0], one.coder_.pool[0][0]]
+    coarse = np.linspace(-8.0, 8.0, 40001)
+    fine = [np.linspace(v - 0.01, v + 0.01, 2001) for v in values]
+    grid = np.unique(np.concatenate([coarse, *fine]))
+    density = np.exp(one.score_samples(grid[:, None]))
+    assert trapezoid(density, grid) == pytest.approx(1.0, abs=1e-3)
+    # Samples land on the atoms as often as the model's own mass there says.
+    near = np.abs(grid[:, None] - values).min(axis=1) < 0.005
+    mass = trapezoid(np.where(near, density, 0.0), grid)
+    S = one.sample(20_000, random_state=0)[:, 0]
+    on_atoms = np.abs(S[:, None] - values).min(axis=1) < 0.005
+    assert mass > 0.5
+    assert abs(on_atoms.mean() - mass) < 0.015
