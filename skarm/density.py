@@ -114,12 +114,15 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         lower bound on the discrete log-likelihood ``log P(x) = log E_u[p(x + u)]``
         (Jensen), and ``sample`` returns ``floor(x + u)``: integers again.
     atoms : "auto" or None, default="auto"
-        "auto" finds the atoms of each "mixture" column, the values it takes repeatedly
-        (at least 1 % of the training rows and 5 rows; the 32 most frequent), and adds
-        to its conditional one Gaussian centred on each atom, with learned weights and a
-        learned shared width: tabular columns are often discrete-valued or zero-inflated,
-        and a mixture density can then put a narrow peak on each level without having to
-        learn where it is. None uses the free components only.
+        "auto" finds the atoms of each "mixture" column, the values it takes repeatedly,
+        and adds to its conditional narrow Gaussians centred on them, sharing one learned
+        width: tabular columns are often discrete-valued, zero-inflated or recorded at a
+        few hundred settings, and a mixture density can then put a peak on each value
+        without having to learn where it is. Values held by at least 1 % of the training
+        rows (and 5 rows; the 32 most frequent) get one logit each; the other values held
+        by at least 5 rows (the 128 most frequent) form a pool that shares one logit, in
+        proportion to their counts times a Gaussian window set in context. None uses the
+        free components only.
     alpha : float, default=5.0
         Prior strength on the weights (not biases). The objective is
         ``-(1/n) [sum_i log p(x_i) + log p(theta)]`` with
