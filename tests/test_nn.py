@@ -139,3 +139,18 @@ def test_pixelcnn_pads_pixels_with_fewer_channels():
 def test_pixelcnn_rejects_bad_degrees(in_deg, shape, match):
     with pytest.raises(ValueError, match=match):
         PixelCNN(in_deg, [0, 1], shape)
+
+
+def test_dropout_matches_inverted_dropout_in_expectation_and_is_identity_in_eval():
+    from skarm.nn.made import Dropout
+
+    torch.manual_seed(0)
+    layer = Dropout(0.3)
+    x = torch.ones(200_000)
+    out = layer.train()(x)
+    assert abs((out == 0).float().mean().item() - 0.3) < 0.005
+    assert torch.allclose(out[out != 0], torch.tensor(1 / 0.7))
+    assert abs(out.mean().item() - 1.0) < 0.01
+    assert torch.equal(layer.eval()(x), x)
+    with pytest.raises(ValueError, match="dropout"):
+        Dropout(1.0)

