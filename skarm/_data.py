@@ -118,6 +118,7 @@ class ColumnCoder:
         n_categories="auto",
         dequantize: bool = False,
         atoms: bool = False,
+        atom_rows=None,
     ) -> ColumnCoder:
         """Type the columns of ``X`` and learn their supports and scales.
 
@@ -135,8 +136,11 @@ class ColumnCoder:
             Model the columns typed discrete as continuous ("mixture") values ``x + u``
             with ``u ~ U[0, 1)`` (uniform dequantization).
         atoms : bool, default=False
-            Find the atoms (repeated values, :func:`find_atoms`) of the "mixture" columns
-            that are not dequantized.
+            Find the atoms (repeated values, :func:`find_atoms` and :func:`find_pool`) of
+            the "mixture" columns that are not dequantized.
+        atom_rows : array-like of int, optional
+            The rows the atoms are found on (the training rows, without those held out
+            for early stopping); None for all.
         """
         n_features = X.shape[1]
         if isinstance(distribution, str):
@@ -205,9 +209,10 @@ class ColumnCoder:
         with_atoms = [
             atoms and k == "mixture" and not d for k, d in zip(kinds, dequantized, strict=True)
         ]
-        found = [find_atoms(X[:, j]) if a else np.empty(0) for j, a in enumerate(with_atoms)]
+        A = X if atom_rows is None else X[np.asarray(atom_rows)]
+        found = [find_atoms(A[:, j]) if a else np.empty(0) for j, a in enumerate(with_atoms)]
         pool = [
-            find_pool(X[:, j], found[j]) if a else (np.empty(0), np.empty(0))
+            find_pool(A[:, j], found[j]) if a else (np.empty(0), np.empty(0))
             for j, a in enumerate(with_atoms)
         ]
         return cls(kinds, counts, loc, scale, dequantized, found, pool)

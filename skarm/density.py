@@ -332,18 +332,26 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
     def _fit(self, X):
         warm = self.warm_start and hasattr(self, "module_")
         rng = np.random.RandomState(self._seed_from(self.random_state))
-        Z, coder, order, device = self._prepare(X, fresh=not warm, rng=rng)
-        n_val = int(np.ceil(self.validation_fraction * len(Z))) if self.early_stopping else 0
-        perm = rng.permutation(len(Z))
+        X = self._validate(X, reset=not warm)
+        n_val = int(np.ceil(self.validation_fraction * len(X))) if self.early_stopping else 0
+        perm = rng.permutation(len(X))
+        # Atoms come from the training rows only: a held-out row must not make its own
+        # value an atom, or early stopping would reward peaks that do not generalise.
+        Z, coder, order, device = self._prepare(X, not warm, rng, atom_rows=perm[n_val:])
         return self._train(Z, coder, order, device, perm[n_val:], perm[:n_val], rng, warm=warm)
 
-    def _prepare(self, X, fresh: bool, rng: np.random.RandomState):
-        """Validate ``X``; type the columns (fresh fit) or reuse the fitted typing."""
-        X = self._validate(X, reset=fresh)
+    def _prepare(self, X, fresh: bool, rng: np.random.RandomState, atom_rows=None):
+        """Type the columns of validated ``X`` (fresh fit; atoms found on ``atom_rows``)
+        or reuse the fitted typing."""
         if fresh:
             self._check_fit_rows(X.shape[0])
             coder = ColumnCoder.fit(
-                X, self.distribution, self.n_categories, self.dequantize, self.atoms == "auto"
+                X,
+                self.distribution,
+                self.n_categories,
+                self.dequantize,
+                self.atoms == "auto",
+                atom_rows=atom_rows,
             )
             order = resolve_order(self.order, X.shape[1], self.ensemble_size, rng)
             device = resolve_device(self.device)
@@ -422,7 +430,8 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         # A different seed per call, so that successive calls shuffle differently.
         calls = 0 if first else self.n_iter_
         rng = np.random.RandomState((self._seed_from(self.random_state) + calls) % 2**31)
-        Z, coder, order, device = self._prepare(X, fresh=first, rng=rng)
+        X = self._validate(X, reset=first)
+        Z, coder, order, device = self._prepare(X, first, rng)
         idx = np.arange(len(Z))
         return self._train(
             Z, coder, order, device, idx, idx[:0], rng, warm=not first, epochs=1, partial=True
