@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import append_record, key, read_records
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
@@ -157,18 +158,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def records() -> list[dict]:
-        """Every result in the file, the first of any duplicate (set, split, model, label)."""
-        if not args.out.exists():
-            return []
-        unique = {}
-        for line in args.out.read_text().splitlines():
-            if line:
-                r = json.loads(line)
-                unique.setdefault((r["set"], r["split"], r["model"], r["label"]), r)
-        return list(unique.values())
+        return read_records(args.out)
 
     if not args.table_only:
-        done = {(r["set"], r["split"], r["model"], r["label"]) for r in records()}
+        done = {key(r) for r in records()}
         for name in args.sets:
             for split in range(args.first_split, args.splits):
                 train, test = load_split(args.data, name, split)
@@ -187,8 +180,7 @@ def main() -> None:
                         config=args.config if model == "skarm" else None,
                         **result,
                     )
-                    with args.out.open("a") as fh:
-                        fh.write(json.dumps(rec) + "\n")
+                    append_record(args.out, rec)
                     print(
                         f"{name} split {split} {model}: {result['score']:.3f} "
                         f"({result['seconds']:.0f} s, {result['detail']})",

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import append_record, key, read_records
 
 from skarm import ConditionalNLLRegressor
 
@@ -136,18 +137,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def records() -> list[dict]:
-        """Every result in the file, the first of any duplicate (model, set, split)."""
-        if not args.out.exists():
-            return []
-        unique = {}
-        for line in args.out.read_text().splitlines():
-            if line:
-                r = json.loads(line)
-                unique.setdefault((r["set"], r["split"], r["model"], r.get("label")), r)
-        return list(unique.values())
+        return read_records(args.out)
 
     if not args.table_only:
-        done = {(r["set"], r["split"], r["model"], r.get("label")) for r in records()}
+        done = {key(r) for r in records()}
         for name in args.sets:
             short = SETS[name]
             count = n_splits(args.data, name)
@@ -174,8 +167,7 @@ def main() -> None:
                         seconds=seconds,
                         config=config if model == "skarm" else None,
                     )
-                    with args.out.open("a") as fh:
-                        fh.write(json.dumps(rec) + "\n")
+                    append_record(args.out, rec)
                     print(
                         f"{short} split {split} {model}: NLL {nll:.3f} ({seconds:.1f} s)",
                         flush=True,
