@@ -155,13 +155,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/uci_density.jsonl", type=Path)
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-
-    def records() -> list[dict]:
-        return read_records(args.out)
-
     if not args.table_only:
-        done = {key(r) for r in records()}
+        done = {key(r) for r in read_records(args.out)}
         for name in args.sets:
             for split in range(args.first_split, args.splits):
                 train, test = load_split(args.data, name, split)
@@ -186,7 +181,7 @@ def main() -> None:
                         f"({result['seconds']:.0f} s, {result['detail']})",
                         flush=True,
                     )
-    print(table(records(), args.label))
+    print(table(read_records(args.out), args.label))
 
 
 if __name__ == "__main__":

@@ -134,13 +134,8 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
     config = json.loads(args.config)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-
-    def records() -> list[dict]:
-        return read_records(args.out)
-
     if not args.table_only:
-        done = {key(r) for r in records()}
+        done = {key(r) for r in read_records(args.out)}
         for name in args.sets:
             short = SETS[name]
             count = n_splits(args.data, name)
@@ -172,7 +167,7 @@ def main() -> None:
                         f"{short} split {split} {model}: NLL {nll:.3f} ({seconds:.1f} s)",
                         flush=True,
                     )
-    print(table(records(), args.label))
+    print(table(read_records(args.out), args.label))
 
 
 if __name__ == "__main__":
