@@ -345,6 +345,12 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         or reuse the fitted typing."""
         if fresh:
             self._check_fit_rows(X.shape[0])
+            if self.architecture == "pixelcnn" and isinstance(self.order, str):
+                # Checked on the parameter: a random draw may happen to be raster order.
+                raise ValueError(
+                    "architecture='pixelcnn' models pixels in raster order; use order=None "
+                    f"(got order={self.order!r})."
+                )
             coder = ColumnCoder.fit(
                 X,
                 self.distribution,
