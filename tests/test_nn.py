@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skarm._engine import prior_penalty
-from skarm.heads import make_head
+from skarm.heads import MixtureHead, logsumexp, make_head
 from skarm.nn import MADE, AutoregressiveModel, PixelCNN, make_net_factory
 
 
@@ -154,3 +156,58 @@ def test_dropout_matches_inverted_dropout_in_expectation_and_is_identity_in_eval
     assert torch.equal(layer.eval()(x), x)
     with pytest.raises(ValueError, match="dropout"):
         Dropout(1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.floats(-1e4, 1e4, allow_nan=False, allow_subnormal=False),
+            st.just(-np.inf),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_logsumexp_matches_torch_to_float_precision(values):
+    x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    ours = logsumexp(x)
+    ref = torch.logsumexp(x, dim=-1, keepdim=True)
+    if np.isneginf(values).all():
+        assert torch.isneginf(ours).all()
+        return
+    assert torch.allclose(ours, ref, rtol=1e-12, atol=1e-12)
+    (g,) = torch.autograd.grad(ours.sum(), x)
+    (g_ref,) = torch.autograd.grad(ref.sum(), x)
+    assert torch.allclose(g, g_ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("with_atoms", [False, True])
+def test_mixture_log_prob_equals_its_distribution_log_prob(with_atoms):
+    """The fused log-density and its gradient are those of the MixtureSameFamily that
+    ``distribution`` builds (and samples from), including padding and columns without
+    atoms or pool."""
+    rng = np.random.RandomState(0)
+    atoms = pool = None
+    if with_atoms:
+        atoms = [[0.1, 0.5], [], [0.2]]
+        pool = [
+            (np.sort(rng.randn(40)), rng.randint(5, 30, 40)),
+            (np.empty(0), np.empty(0)),
+            (np.sort(rng.randn(3)), [5, 6, 7]),
+        ]
+    head = MixtureHead(3, 4, atoms=atoms, pool=pool).double()
+    gen = torch.Generator().manual_seed(0)
+    params = torch.randn(2, 64, 3, head.n_params, dtype=torch.float64, generator=gen)
+    params = (3 * params).requires_grad_()
+    x = 2 * torch.randn(64, 3, dtype=torch.float64, generator=gen)
+    if with_atoms:  # some values sit exactly on atoms, where the peaks dominate
+        x[:20, 0] = head.pool_loc[0, :20].double()
+        x[20:25, 2] = 0.2
+    ours = head.log_prob(params, x)
+    ref = head.distribution(params).log_prob(x)
+    assert ours.shape == ref.shape == (2, 64, 3)
+    assert torch.allclose(ours, ref, rtol=1e-10, atol=1e-10)
+    (g,) = torch.autograd.grad(ours.sum(), params)
+    (g_ref,) = torch.autograd.grad(ref.sum(), params)
+    assert torch.allclose(g, g_ref, atol=1e-9)
