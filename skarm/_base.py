@@ -60,6 +60,7 @@ TRAINING_CONSTRAINTS: dict = {
     "l1_ratio": [Interval(Real, 0, 1, closed="both")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "learning_rate": [StrOptions({"constant", "adaptive"})],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -92,6 +93,7 @@ class TorchEstimatorMixin(BaseEstimator):
         return TrainConfig(
             batch_size=self.batch_size,
             learning_rate_init=self.learning_rate_init,
+            learning_rate=self.learning_rate,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             alpha=self.alpha,

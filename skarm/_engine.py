@@ -128,6 +128,12 @@ class TrainConfig:
     l1_ratio: float = 0.0
     max_grad_norm: float | None = 10.0
     verbose: int = 0
+    learning_rate: str = "constant"
+
+    @property
+    def lr_patience(self) -> int | None:
+        """Epochs without improvement after which "adaptive" halves the step size."""
+        return max(1, self.n_iter_no_change // 4) if self.learning_rate == "adaptive" else None
 
 
 @dataclass
@@ -285,6 +291,9 @@ class Trainer:
             else:
                 stall = 0 if loss < best_loss - cfg.tol else stall + 1
                 best_loss = min(best_loss, loss)
+            if cfg.lr_patience and stall and stall % cfg.lr_patience == 0:
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= 0.5
             bar.set_postfix(postfix, refresh=False)
             if stall >= cfg.n_iter_no_change:
                 history.converged = True

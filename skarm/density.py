@@ -134,6 +134,11 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         Rows per mini-batch.
     learning_rate_init : float, default=3e-3
         Adam's step size.
+    learning_rate : {"constant", "adaptive"}, default="adaptive"
+        Step-size schedule. "constant" keeps ``learning_rate_init``; "adaptive" halves the
+        step size each time ``n_iter_no_change // 4`` epochs pass without an improvement of
+        ``tol`` (of the held-out score with early stopping, else of the training loss):
+        it reaches in fewer epochs the optimum a constant step size creeps towards.
     max_iter : int, default=500
         Maximum number of epochs.
     early_stopping : bool, default=True
@@ -249,6 +254,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         l1_ratio=0.0,
         batch_size=128,
         learning_rate_init=3e-3,
+        learning_rate="adaptive",
         max_iter=500,
         early_stopping=True,
         validation_fraction=0.1,
@@ -276,6 +282,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self.l1_ratio = l1_ratio
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction

@@ -301,9 +301,59 @@ class MixtureHead(NormalHead):
         inverse_softplus = width + torch.log(-torch.expm1(-width))
         self.register_buffer("atom_scale_offset", inverse_softplus.float())
         has_atoms = self.n_atoms + self.n_pool > 0
+        self._init_atom_codes(atoms, pool, init, has_atoms)
         self.n_params = (
             3 * self.n_components + self.n_atoms + 3 * (self.n_pool > 0) + (1 if has_atoms else 0)
         )
+
+    #: Width of the random code that tells the network which atom an input sits on.
+    n_atom_code = 16
+
+    def _init_atom_codes(self, atoms, pool, widths, has_atoms: bool) -> None:
+        """Buffers of :meth:`encode`: each column's atoms (free and pooled) sorted, padded
+        with ``+inf``; a fixed random code per atom; and the codes' kernel widths."""
+        if not has_atoms or self.n_atom_code == 0:
+            self.n_inputs = 1
+            self.atom_table = None
+            return
+        values = [np.sort(np.r_[a, np.ravel(p[0])]) for a, p in zip(atoms, pool, strict=True)]
+        n_values = max(len(v) for v in values)
+        table = torch.full((self.n_columns, n_values), math.inf, dtype=torch.float64)
+        for j, v in enumerate(values):
+            table[j, : len(v)] = torch.as_tensor(v, dtype=torch.float64)
+        gen = torch.Generator().manual_seed(0)
+        codes = torch.randn(self.n_columns, n_values, self.n_atom_code, generator=gen)
+        self.register_buffer("atom_table", table.float())
+        self.register_buffer("atom_code", codes)
+        self.register_buffer("atom_code_width", torch.as_tensor(widths, dtype=torch.float32))
+        self.n_inputs = 1 + self.n_atom_code
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The value, and for a column with atoms a code of the atoms it sits on.
+
+        The code is ``sum_b k_b(x) c_b`` over the two atoms ``u_b`` nearest ``x``, with a
+        fixed random vector ``c_b`` per atom and ``k_b(x) = exp(-(x - u_b)^2 / 2 tau^2)``,
+        ``tau`` the atoms' initial width: the later columns' conditionals can then depend
+        on *which* recorded value a column holds (a setting, a period), a function too
+        rough for the network to draw from the value alone. The code is a smooth function
+        of ``x`` at the scale of the atoms' peaks, so values drawn from a peak are read as
+        the data on that atom are.
+        """
+        if self.atom_table is None:
+            return x.unsqueeze(-1)
+        table = self.atom_table.to(x.dtype)
+        n_values = table.shape[1]
+        xt = x.detach().transpose(0, 1).contiguous()
+        right = torch.searchsorted(table, xt).clamp(max=n_values - 1)
+        idx = torch.stack([(right - 1).clamp(min=0), right], dim=-1)  # (c, n, 2)
+        loc = table.gather(1, idx.flatten(1)).view(idx.shape)
+        z = (x.transpose(0, 1).unsqueeze(-1) - loc) / self.atom_code_width[:, None, None]
+        weight = torch.exp(-0.5 * z.clamp(-12.0, 12.0).square())
+        weight = weight * torch.isfinite(loc)
+        weight[..., 0] *= idx[..., 0] != idx[..., 1]  # one atom (x at an end): count it once
+        cols = torch.arange(self.n_columns, device=x.device)[:, None, None]
+        code = (weight.unsqueeze(-1) * self.atom_code[cols, idx].to(x.dtype)).sum(dim=2)
+        return torch.cat([x.unsqueeze(-1), code.transpose(0, 1)], dim=-1)
 
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> MixtureSameFamily:
         m = self.n_components
