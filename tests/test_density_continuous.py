@@ -240,3 +240,50 @@ def test_pooled_atoms_follow_the_context_keep_the_density_normalised_and_help():
     on_atoms = np.abs(S[:, None] - values).min(axis=1) < 0.005
     assert mass > 0.5
     assert abs(on_atoms.mean() - mass) < 0.015
+
+
+def recorded_settings(n=3000, seed=0):
+    """x0 is one of 40 recorded settings on half the rows (each with its own level of x1,
+    a rough function of x0) and continuous on the other half (x1 smooth in x0)."""
+    rng = np.random.RandomState(seed)
+    levels, offsets = np.sort(rng.uniform(-2, 2, 40)), 1.5 * rng.randn(40)
+    ids = rng.randint(40, size=n)
+    on = rng.rand(n) < 0.5
+    x0 = np.where(on, levels[ids], rng.randn(n))
+    x1 = np.where(on, offsets[ids], 0.5 * x0) + 0.1 * rng.randn(n)
+    return np.column_stack([x0, x1])
+
+
+def test_atom_codes_let_later_columns_follow_the_setting_and_stay_normalised(monkeypatch):
+    from skarm.heads import MixtureHead
+
+    X = recorded_settings()
+    train, test = X[:2400], X[2400:]
+    params = dict(max_iter=100, hidden_layer_sizes=(32,), ensemble_size=1, random_state=0)
+    est = AutoregressiveDensityEstimator(**params).fit(train)
+    assert est.module_.heads[0].n_inputs == 1 + MixtureHead.n_atom_code
+    with monkeypatch.context() as m:  # the same model reading only the value
+        m.setattr(MixtureHead, "n_atom_code", 0)
+        blind = AutoregressiveDensityEstimator(**params).fit(train)
+    assert blind.module_.heads[0].n_inputs == 1
+    gain = est.conditional_log_likelihood(test) - blind.conditional_log_likelihood(test)
+    assert gain[:, 1].mean() > 0.5
+    # 2-D quadrature on a grid resolving every peak of x0: the joint integrates to 1.
+    atoms = np.r_[est.coder_.atoms[0], est.coder_.pool[0][0]]
+    scale = est.coder_.scale[0]
+    fine = [np.linspace(v - 0.02 * scale, v + 0.02 * scale, 81) for v in atoms]
+    g0 = np.unique(np.concatenate([np.linspace(-7, 7, 1401), *fine]))
+    g1 = np.linspace(-7, 7, 351)
+    grid = np.column_stack([np.repeat(g0, len(g1)), np.tile(g1, len(g0))])
+    density = np.exp(est.score_samples(grid)).reshape(len(g0), len(g1))
+    assert trapezoid(trapezoid(density, g1, axis=1), g0) == pytest.approx(1.0, abs=1e-3)
+    # Samples drawn on a setting's peak follow that setting's level of x1 (two random
+    # levels lie ~1.7 apart, the noise is 0.1).
+    S = est.sample(20_000, random_state=0)
+    rng = np.random.RandomState(0)
+    levels, offsets = np.sort(rng.uniform(-2, 2, 40)), 1.5 * rng.randn(40)
+    nearest = np.abs(S[:, :1] - levels).argmin(axis=1)
+    on_peak = np.abs(S[:, 0] - levels[nearest]) < 0.01
+    err = np.abs(S[on_peak, 1] - offsets[nearest[on_peak]])
+    assert on_peak.mean() > 0.3
+    assert np.median(err) < 0.3
