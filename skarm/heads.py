@@ -68,7 +68,7 @@ def logsumexp(x: Tensor, dim: int = -1) -> Tensor:
     peak = x.detach().amax(dim=dim, keepdim=True)
     peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
     shifted = x - peak
-    terms = shifted.clamp(min=_EXP_FLOOR).exp() * (shifted > _EXP_FLOOR)
+    terms = torch.where(shifted > _EXP_FLOOR, shifted.clamp(min=_EXP_FLOOR).exp(), 0.0)
     return terms.sum(dim=dim, keepdim=True).log() + peak
 
 
@@ -353,7 +353,8 @@ class MixtureHead(NormalHead):
         idx = idx.clamp(0, n_values - 1)
         loc = table.gather(1, idx.flatten(1)).view(idx.shape)
         z = (x.transpose(0, 1).unsqueeze(-1) - loc) / self.atom_code_width[:, None, None]
-        weight = torch.exp(-0.5 * z.clamp(-12.0, 12.0).square()) * (inside & torch.isfinite(loc))
+        weight = torch.exp(-0.5 * z.clamp(-12.0, 12.0).square())
+        weight = torch.where(inside & torch.isfinite(loc), weight, 0.0)
         cols = torch.arange(self.n_columns, device=x.device)[:, None, None]
         code = (weight.unsqueeze(-1) * self.atom_code[cols, idx].to(x.dtype)).sum(dim=2)
         return torch.cat([x.unsqueeze(-1), code.transpose(0, 1)], dim=-1)
