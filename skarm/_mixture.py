@@ -153,7 +153,11 @@ class MixtureHead(NormalHead):
         for j, v in enumerate(values):
             table[j, : len(v)] = torch.as_tensor(v, dtype=torch.float64)
         gen = torch.Generator().manual_seed(0)
+        # Unit expected norm: a column's code weighs as much as one input unit (its value);
+        # codes of norm 4 (unit entries) let the network memorise value combinations
+        # early (wine: 19.8 against 23.3 nats per row; power-plant alike).
         codes = torch.randn(self.n_columns, n_values, self.n_atom_code, generator=gen)
+        codes = codes / math.sqrt(self.n_atom_code)
         self.register_buffer("atom_table", table.float())
         self.register_buffer("atom_code", codes)
         self.register_buffer("atom_code_width", torch.as_tensor(widths, dtype=torch.float32))
@@ -163,7 +167,7 @@ class MixtureHead(NormalHead):
         """The value, and for a column with atoms a code of the atoms it sits on.
 
         The code is ``sum_b k_b(x) c_b`` over the four atoms ``u_b`` around ``x`` (two on
-        each side), with a fixed random vector ``c_b`` per atom and
+        each side), with a fixed random vector ``c_b`` of unit expected norm per atom and
         ``k_b(x) = exp(-(x - u_b)^2 / 2 tau^2)``, ``tau`` the atoms' initial width: the
         later columns' conditionals can then depend on *which* recorded value a column
         holds (a setting, a period), a function too rough for the network to draw from the
