@@ -181,8 +181,11 @@ class MixtureHead(NormalHead):
             return x.unsqueeze(-1)
         table = self.atom_table.to(x.dtype)
         n_values = table.shape[1]
-        xt = x.detach().transpose(0, 1).contiguous()
-        right = torch.searchsorted(table, xt)  # (c, n): first atom >= x
+        # The window is found in float32, the precision the atoms are stored in, so that
+        # a value on an atom gets the same window in training (float32) and in float64
+        # scoring (where x is exact and the stored atom is rounded).
+        xt = x.detach().float().transpose(0, 1).contiguous()
+        right = torch.searchsorted(self.atom_table.float(), xt)  # (c, n): first atom >= x
         idx = right.unsqueeze(-1) + torch.arange(-2, 2, device=x.device)  # 4 nearest slots
         inside = (idx >= 0) & (idx < n_values)
         idx = idx.clamp(0, n_values - 1)

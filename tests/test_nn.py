@@ -211,3 +211,16 @@ def test_mixture_log_prob_equals_its_distribution_log_prob(with_atoms):
     (g,) = torch.autograd.grad(ours.sum(), params)
     (g_ref,) = torch.autograd.grad(ref.sum(), params)
     assert torch.allclose(g, g_ref, atol=1e-9)
+
+
+def test_atom_code_reads_a_value_on_an_atom_alike_in_float32_and_float64():
+    """Training encodes in float32, CPU scoring in float64: a value on an atom must get the
+    same code (the window of atoms around it is found in the atoms' own precision)."""
+    rng = np.random.RandomState(0)
+    values = np.sort(rng.uniform(-3, 3, 200)) / 7.3
+    head = MixtureHead(1, 3, pool=[(values, np.full(200, 6))])
+    x64 = torch.as_tensor(values[:, None], dtype=torch.float64)
+    code32 = head.float().encode(x64.float())
+    code64 = head.double().encode(x64)
+    assert code32.shape == (200, 1, 1 + MixtureHead.n_atom_code)
+    assert torch.allclose(code64.float(), code32, atol=1e-5)
