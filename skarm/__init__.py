@@ -10,11 +10,13 @@ import torch as _torch
 _torch.set_flush_denormal(True)
 
 from skarm.density import AutoregressiveDensityEstimator  # noqa: E402
+from skarm.outlier import AutoregressiveOutlierDetector  # noqa: E402
 from skarm.predictive import PredictiveDistribution  # noqa: E402
 from skarm.regression import ConditionalNLLRegressor  # noqa: E402
 
 __all__ = [
     "AutoregressiveDensityEstimator",
+    "AutoregressiveOutlierDetector",
     "ConditionalNLLRegressor",
     "PredictiveDistribution",
     "__version__",
