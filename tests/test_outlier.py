@@ -121,8 +121,6 @@ def test_partial_fit_is_not_offered_and_failed_refit_keeps_the_model():
 
 def test_grid_search_tunes_the_detector_by_held_out_likelihood():
     X, _ = sum_structured(600)
-    grid = GridSearchCV(
-        AutoregressiveOutlierDetector(**FAST), {"alpha": [0.1, 1e4]}, cv=2
-    ).fit(X)
+    grid = GridSearchCV(AutoregressiveOutlierDetector(**FAST), {"alpha": [0.1, 1e4]}, cv=2).fit(X)
     assert grid.best_params_ == {"alpha": 0.1}
     assert grid.best_estimator_.predict(X[:5]).shape == (5,)
