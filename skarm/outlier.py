@@ -6,7 +6,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import OutlierMixin, _fit_context
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -41,6 +41,10 @@ class AutoregressiveOutlierDetector(OutlierMixin, AutoregressiveDensityEstimator
         it is less likely than 99 % of what the model considers typical, a test of level
         1 % of "this row comes from the fitted distribution", whatever share of anomalies
         the training data held.
+    trim : float in [0, 0.5), default=0.0
+        Robust refit: drop this share of the training rows, those the first fit finds
+        least likely (presumably anomalies), and fit again from scratch on the others.
+        Twice the cost.
     distribution, n_categories, n_components, categorical_encoding, architecture, \
 hidden_layer_sizes, image_shape, dropout, ensemble_size, order, dequantize, atoms, \
 alpha, l1_ratio, batch_size, learning_rate_init, learning_rate, max_iter, \
@@ -88,6 +92,7 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
     _parameter_constraints: dict = {
         **AutoregressiveDensityEstimator._parameter_constraints,
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "trim": [Interval(Real, 0, 0.5, closed="left")],
     }
 
     #: Model tail probability of ``contamination="auto"`` and the samples estimating it.
@@ -98,6 +103,7 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         self,
         *,
         contamination="auto",
+        trim=0.0,
         distribution="auto",
         n_categories="auto",
         n_components=5,
@@ -156,6 +162,7 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
             warm_start=warm_start,
         )
         self.contamination = contamination
+        self.trim = trim
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -175,6 +182,14 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         """
         with self._restore_on_failure():
             self._fit(X)
+            if self.trim > 0:
+                # The rows the first fit finds least likely are dropped and the model is
+                # fitted afresh on the others (warm_start continues the first fit only).
+                scores = self.score_samples(X)
+                n_drop = int(np.floor(self.trim * len(scores)))
+                keep = np.sort(np.argsort(scores, kind="stable")[n_drop:])
+                del self.module_
+                self._fit(_safe_indexing(X, keep))
             self.typical_log_likelihood_ = np.median(self._member_conditionals(X), axis=0)
             self.offset_ = self._threshold(X)
         return self

@@ -124,3 +124,13 @@ def test_grid_search_tunes_the_detector_by_held_out_likelihood():
     grid = GridSearchCV(AutoregressiveOutlierDetector(**FAST), {"alpha": [0.1, 1e4]}, cv=2).fit(X)
     assert grid.best_params_ == {"alpha": 0.1}
     assert grid.best_estimator_.predict(X[:5]).shape == (5,)
+
+
+def test_trim_refits_from_scratch_without_the_least_likely_rows():
+    X, _ = sum_structured(300, n_anomalies=15)
+    first = AutoregressiveOutlierDetector(**FAST).fit(X)
+    keep = np.sort(np.argsort(first.score_samples(X), kind="stable")[30:])
+    reference = AutoregressiveOutlierDetector(**FAST).fit(X[keep])
+    trimmed = AutoregressiveOutlierDetector(trim=0.1, **FAST).fit(X)
+    np.testing.assert_allclose(trimmed.score_samples(X), reference.score_samples(X), rtol=1e-12)
+    assert trimmed.n_iter_ == reference.n_iter_
