@@ -301,12 +301,16 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
     #: Noise draws averaged by ``score_samples`` for dequantized columns.
     _n_dequantization_points = 16
 
+    def _hidden_layer_sizes(self):
+        """``hidden_layer_sizes`` as the network is built (None: the architecture's default)."""
+        return self.hidden_layer_sizes
+
     def _build(self, coder: ColumnCoder, order: np.ndarray) -> AutoregressiveModel:
         return build_model(
             coder,
             order,
             architecture=self.architecture,
-            hidden_layer_sizes=self.hidden_layer_sizes,
+            hidden_layer_sizes=self._hidden_layer_sizes(),
             image_shape=self.image_shape,
             dropout=self.dropout,
             ensemble_size=self.ensemble_size,

@@ -50,7 +50,13 @@ hidden_layer_sizes, image_shape, dropout, ensemble_size, order, dequantize, atom
 alpha, l1_ratio, batch_size, learning_rate_init, learning_rate, max_iter, \
 early_stopping, validation_fraction, n_iter_no_change, tol, max_grad_norm, device, \
 random_state, verbose, warm_start : see AutoregressiveDensityEstimator
-        The density model's parameters, with the same defaults and meaning.
+        The density model's parameters, with the same meaning and defaults except
+        three, which make a smoother density: ``ensemble_size=1``, ``atoms=None`` and,
+        for "made", ``hidden_layer_sizes=None`` meaning one hidden layer of 128 units
+        (not 512). A density that fits the training rows more closely also fits the
+        anomalies among them: on ADBench's sets (seed 1) four members or 512 units
+        lowered the mean AUROC, and atoms put a peak on every repeated value, duplicated
+        anomalies included (see the user guide and the benchmarks page).
 
     Attributes
     ----------
@@ -112,10 +118,10 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         hidden_layer_sizes=None,
         image_shape=None,
         dropout=0.5,
-        ensemble_size=4,
+        ensemble_size=1,
         order=None,
         dequantize=False,
-        atoms="auto",
+        atoms=None,
         alpha=5.0,
         l1_ratio=0.0,
         batch_size=128,
@@ -200,6 +206,14 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         set. Fit an :class:`AutoregressiveDensityEstimator` by ``partial_fit`` and
         threshold its ``score_samples`` instead."""
         raise NotImplementedError  # pragma: no cover (hidden by available_if)
+
+    def _hidden_layer_sizes(self):
+        if self.hidden_layer_sizes is None and self.architecture == "made":
+            return self._made_hidden
+        return self.hidden_layer_sizes
+
+    #: Hidden widths of "made" when ``hidden_layer_sizes=None``.
+    _made_hidden = (128,)
 
     def _threshold(self, X) -> float:
         if self.contamination == "auto":

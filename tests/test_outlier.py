@@ -48,7 +48,7 @@ def test_auto_threshold_flags_one_percent_of_rows_from_the_model():
     rng = np.random.RandomState(0)
     cov = np.array([[1.0, 0.8], [0.8, 1.0]])
     X = rng.multivariate_normal([0, 0], cov, size=4000)
-    det = AutoregressiveOutlierDetector(random_state=0, ensemble_size=1).fit(X)
+    det = AutoregressiveOutlierDetector(random_state=0, hidden_layer_sizes=(512,)).fit(X)
     fresh = rng.multivariate_normal([0, 0], cov, size=20000)
     assert 0.005 < np.mean(det.predict(fresh) == -1) < 0.02
     # The threshold is the model's own 1 % tail: the true density's is near it.
