@@ -3,17 +3,23 @@ Anomaly detection on digits, with per-pixel explanations
 ========================================================
 
 Corrupted images are mixed into sklearn's digits: some carry a bright 3x3 patch, some
-have a block of pixels wiped out, some a scatter of noisy pixels. An
+have three rows of pixels wiped out, some a scatter of noisy pixels. An
 :class:`skarm.AutoregressiveOutlierDetector` is fitted *unsupervised* on the contaminated
-training images (3 % corrupted) and scores held-out images, half a dozen per hundred
-corrupted, by their log-likelihood. ``explain`` splits each image's score over its
-pixels: the surprise of pixel ``j`` is how many nats less likely its conditional
-``p(x_j | x_<j)`` finds the value than for a typical training image, so the heat maps
-show *where* an image is anomalous. IsolationForest on the same data is shown for
-comparison.
+training images (3 % corrupted) and scores held-out images by their log-likelihood.
+``explain`` splits each image's score over its pixels: the surprise of pixel ``j`` is
+how many nats less likely its conditional ``p(x_j | x_<j)`` finds the value than for a
+typical training image, so the heat maps show *where* an image is anomalous.
+IsolationForest on the same data is shown for comparison.
 
 The figure: the anomaly-score histogram of clean and corrupted test images with the
 detector's threshold, and the six least likely test images beside their surprise maps.
+
+What it shows (full run): salt noise is found perfectly (AUROC 0.999) and the surprise
+maps point at the noisy pixels; bright patches are found less well (0.75). Wiped-out
+rows are the known pitfall of likelihood-based detection (AUROC 0.34, *below* chance):
+blank pixels are the most likely values of a digit image, so removing ink makes an image
+*more* likely, however unusual it looks. IsolationForest (0.90 overall against skarm's
+0.69) sees the wiped rows as unusual instead. See the user guide, "Known pitfalls".
 
 Run ``python examples/plot_digits_anomalies.py --quick`` for a few epochs only.
 """
@@ -42,7 +48,7 @@ rng = np.random.RandomState(0)
 
 
 def corrupt(images: np.ndarray) -> np.ndarray:
-    """A bright patch, a wiped-out block or salt noise, one kind per image in turn."""
+    """A bright patch, three wiped-out rows or salt noise, one kind per image in turn."""
     out = images.copy().reshape(-1, 8, 8)
     for i, image in enumerate(out):
         r, c = rng.randint(0, 6, size=2)
