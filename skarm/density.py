@@ -318,6 +318,10 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             n_components=self.n_components,
         )
 
+    def _rebuild_module(self) -> AutoregressiveModel:
+        """An untrained module of the fitted configuration (for loading saved tensors)."""
+        return self._build(self.coder_, self.order_)
+
     def _to_tensor(self, Z: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(Z, dtype=self._inference_dtype(self.device_), device=self.device_)
 

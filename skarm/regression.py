@@ -244,6 +244,10 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         )
         return AutoregressiveModel(heads, list(range(coder.n_outputs)), factory, n_features)
 
+    def _rebuild_module(self) -> AutoregressiveModel:
+        """An untrained module of the fitted configuration (for loading saved tensors)."""
+        return self._build(self.target_coder_, self.n_features_in_)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit ``p(y | x)`` by maximum conditional likelihood (MAP with the prior).
