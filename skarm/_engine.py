@@ -217,6 +217,8 @@ class Trainer:
         for start in range(0, n, cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
             loss = -self.log_lik(self.module, *(t[idx] for t in tensors)).mean()
+            if not torch.isfinite(loss):  # caught before it reaches the weights
+                return math.nan
             total = total + loss.detach() * idx.numel()
             if l1_alpha > 0:
                 loss = loss + prior_penalty(self.module, l1_alpha, 1.0) / n_prior
@@ -262,17 +264,43 @@ class Trainer:
         bar = tqdm(
             range(n_epochs), disable=not cfg.verbose, desc=type(self.module).__name__, leave=True
         )
-        for _ in bar:
-            if validation is None:  # with validation, the best weights are kept instead
+        recoveries = 0
+        for _ in bar:  # a rolled-back epoch counts towards n_epochs
+            try:
                 snapshots["last_good"].save(self.module)
-            loss = self._epoch(train, n_prior)
+                loss = self._epoch(train, n_prior)
+            except KeyboardInterrupt:
+                snapshots["last_good"].restore(self.module)  # the epoch was cut short
+                kept = "best weights so far" if best_state is not None else "last weights"
+                warnings.warn(
+                    f"Training interrupted during epoch {history.n_iter + 1}; stopped and "
+                    f"kept the {kept}: the model is usable.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                history.converged = True  # stopped on purpose; no convergence warning
+                break
             history.n_iter += 1
             if not math.isfinite(loss):
+                # Roll the epoch back, halve the step size and restart Adam's moments;
+                # after three such recoveries, stop with the last good weights.
+                snapshots["last_good"].restore(self.module)
+                if recoveries < self.max_recoveries:
+                    recoveries += 1
+                    self._restart_optimizer(0.5)
+                    warnings.warn(
+                        f"Training loss became non-finite in epoch {history.n_iter}; rolled "
+                        "back to the weights before it and halved the step size.",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                    continue
                 if best_state is None:
                     best_state = snapshots["last_good"]
                 warnings.warn(
-                    f"Training loss became {loss} at epoch {history.n_iter}; stopped and kept "
-                    "the last good weights. Lower learning_rate_init or raise alpha.",
+                    f"Training loss became non-finite at epoch {history.n_iter} again after "
+                    f"{recoveries} recoveries; stopped and kept the last good weights. "
+                    "Lower learning_rate_init or raise alpha.",
                     RuntimeWarning,
                     stacklevel=3,
                 )
@@ -311,6 +339,15 @@ class Trainer:
                 stacklevel=3,
             )
         return history
+
+    #: Non-finite epochs rolled back (each halving the step size) before training stops.
+    max_recoveries = 3
+
+    def _restart_optimizer(self, factor: float) -> None:
+        """Scale every group's step size by ``factor`` and clear Adam's moments."""
+        self.optimizer.state.clear()
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
 
     def optimizer_state(self) -> dict:
         """A CPU copy of Adam's state, to resume training later (pickles anywhere)."""
