@@ -290,3 +290,24 @@ def test_order_ensemble_is_the_mixture_of_members_in_their_own_orders():
     with pytest.raises(ValueError, match="different variable orders"):
         est.conditional_log_likelihood(X)
     assert est.order == "ensemble"  # the parameter stays as given
+
+
+def test_partial_fit_over_chunks_with_the_prior_rescaled_matches_fit():
+    """Streaming N rows in chunks of n with ``alpha * n / N`` minimises fit's MAP objective
+    (the user guide's recipe for out-of-core training); the same alpha is too strong."""
+    X = correlated_codes(n=1200, n_features=4, n_levels=4, seed=0)
+    X_test = correlated_codes(n=2000, n_features=4, n_levels=4, seed=1)
+    config = dict(hidden_layer_sizes=(32,), ensemble_size=1, n_categories=4, random_state=0)
+    full = AutoregressiveDensityEstimator(
+        alpha=5.0, early_stopping=False, max_iter=40, **config
+    ).fit(X)
+    scores = {}
+    for alpha in (5.0 * 200 / 1200, 5.0):
+        stream = AutoregressiveDensityEstimator(alpha=alpha, **config)
+        for _ in range(40):
+            for start in range(0, 1200, 200):
+                stream.partial_fit(X[start : start + 200])
+        scores[alpha] = stream.score(X_test)
+    rescaled, unchanged = scores.values()
+    assert abs(rescaled - full.score(X_test)) < 0.01 * abs(full.score(X_test))
+    assert unchanged < full.score(X_test) - 0.05
