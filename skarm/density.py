@@ -10,7 +10,7 @@ import torch
 from scipy.stats import qmc
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from skarm._architectures import build_model, resolve_order
 from skarm._base import (
@@ -21,6 +21,7 @@ from skarm._base import (
 )
 from skarm._data import ColumnCoder
 from skarm._engine import History, Trainer, resolve_device
+from skarm.heads import OUT_OF_SUPPORT
 from skarm.nn import AutoregressiveModel
 
 __all__ = ["AutoregressiveDensityEstimator"]
@@ -542,32 +543,96 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         """
         return float(np.mean(self.score_samples(X)))
 
-    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
-        """Draw rows from the fitted distribution.
+    def sample(self, n_samples: int = 1, random_state=None, *, prefix=None) -> np.ndarray:
+        """Draw rows from the fitted distribution, or continue given leading values.
 
         Parameters
         ----------
         n_samples : int, default=1
-            Number of rows.
+            Number of rows (per prefix row, with ``prefix``).
         random_state : int, RandomState instance or None, default=None
             Seed of the draw; the same value gives the same rows.
+        prefix : array-like of shape (n_prefixes, k) or (k,), default=None
+            Values of the first ``k`` variables *in the model's order* (the first ``k``
+            columns with the default ``order=None``), ``1 <= k < n_features``. Each prefix
+            row is continued ``n_samples`` times by drawing the other variables from
+            ``p(x_rest | prefix)``, exactly the model's conditional: a window model
+            becomes a probabilistic forecaster, a table model imputes trailing columns.
+            Needs one order shared by all members (not ``order="ensemble"``).
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features)
-            Samples in user units; discrete columns hold integer codes.
+        X : ndarray of shape (n_samples, n_features) or (n_prefixes * n_samples, n_features)
+            Samples in user units; discrete columns hold integer codes. With ``prefix``,
+            rows ``i * n_samples`` to ``(i + 1) * n_samples - 1`` continue prefix row ``i``
+            and hold its values unchanged.
         """
         check_is_fitted(self, "module_")
         n_samples = check_n_samples(n_samples)
+        given = None if prefix is None else self._check_prefix(prefix)
         seed = self._seed_from(random_state)
         self.module_.eval()
         step = self._eval_batch_size
         chunks = []
         with self._torch_rng(seed, self.device_):
-            for s in range(0, n_samples, step):
-                chunks.append(self.module_.sample(min(step, n_samples - s)).cpu().numpy())
-                release_freed_memory()
-        return self.coder_.inverse_transform(np.concatenate(chunks))
+            if given is None:
+                for s in range(0, n_samples, step):
+                    chunks.append(self.module_.sample(min(step, n_samples - s)).cpu().numpy())
+                    release_freed_memory()
+            else:
+                values, k = given
+                rows = np.repeat(values, n_samples, axis=0)
+                for s in range(0, len(rows), step):
+                    x = self._to_tensor(self.coder_.transform(rows[s : s + step]))
+                    cols = torch.as_tensor(self.order_[:k], device=x.device)
+                    noise = torch.as_tensor(self.coder_.noise_scale, dtype=x.dtype, device=x.device)
+                    x[:, cols] += torch.rand_like(x[:, cols]) * noise[cols]  # dequantized
+                    chunks.append(self.module_.sample(len(x), x=x, start=k).cpu().numpy())
+                    release_freed_memory()
+        X = self.coder_.inverse_transform(np.concatenate(chunks))
+        if given is not None:
+            X[:, self.order_[: given[1]]] = np.repeat(
+                given[0][:, self.order_[: given[1]]], n_samples, 0
+            )
+        return X
+
+    def _check_prefix(self, prefix) -> tuple[np.ndarray, int]:
+        """Validated prefix as full-width rows (zeros after it) and its length ``k``."""
+        if self.order_.ndim != 1:
+            raise ValueError(
+                "prefix needs one variable order shared by all members; with "
+                "order='ensemble' each member has its own."
+            )
+        P = check_array(
+            prefix,
+            ensure_2d=False,
+            dtype=np.float64,
+            ensure_min_samples=0,
+            ensure_min_features=0,
+            input_name="prefix",
+        )
+        P = P.reshape(1, -1) if P.ndim == 1 else P
+        n_features = self.n_features_in_
+        if P.ndim != 2 or not 1 <= P.shape[1] < n_features:
+            raise ValueError(
+                f"prefix must hold the first k of the {n_features} variables in the model's "
+                f"order, 1 <= k < {n_features}; got shape {np.shape(prefix)}."
+            )
+        if P.shape[0] == 0:
+            raise ValueError("prefix has no rows to continue.")
+        k = P.shape[1]
+        cols = self.order_[:k]
+        rows = np.zeros((len(P), n_features))
+        rows[:, cols] = P
+        disc = ~self.coder_.continuous[cols]
+        if disc.any():
+            Z = self.coder_.transform(rows)[:, cols[disc]]
+            if np.any(Z == OUT_OF_SUPPORT):
+                raise ValueError(
+                    "prefix holds a value outside the support of a discrete column; such a "
+                    "prefix has probability zero and cannot be continued."
+                )
+        return rows, k
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
