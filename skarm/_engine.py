@@ -217,8 +217,6 @@ class Trainer:
         for start in range(0, n, cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
             loss = -self.log_lik(self.module, *(t[idx] for t in tensors)).mean()
-            if not torch.isfinite(loss):  # caught before it reaches the weights
-                return math.nan
             total = total + loss.detach() * idx.numel()
             if l1_alpha > 0:
                 loss = loss + prior_penalty(self.module, l1_alpha, 1.0) / n_prior
@@ -282,8 +280,11 @@ class Trainer:
                 break
             history.n_iter += 1
             if not math.isfinite(loss):
-                # Roll the epoch back, halve the step size and restart Adam's moments;
-                # after three such recoveries, stop with the last good weights.
+                # A non-finite batch loss makes the epoch's total non-finite; checking it
+                # once per epoch costs no per-batch device sync. Roll the whole epoch back
+                # (its later steps may have spread the NaN into the weights and Adam's
+                # moments), halve the step size and restart Adam; after three such
+                # recoveries, stop with the last good weights.
                 snapshots["last_good"].restore(self.module)
                 if recoveries < self.max_recoveries:
                     recoveries += 1

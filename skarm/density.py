@@ -580,20 +580,19 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
                     chunks.append(self.module_.sample(min(step, n_samples - s)).cpu().numpy())
                     release_freed_memory()
             else:
-                values, k = given
-                rows = np.repeat(values, n_samples, axis=0)
+                rows, k = given
+                rows = np.repeat(rows, n_samples, axis=0)
+                cols = self.order_[:k]
+                # Dequantized prefix columns get fresh noise u, as in training (0 elsewhere).
+                noise = self._to_tensor(self.coder_.noise_scale[cols])
                 for s in range(0, len(rows), step):
                     x = self._to_tensor(self.coder_.transform(rows[s : s + step]))
-                    cols = torch.as_tensor(self.order_[:k], device=x.device)
-                    noise = torch.as_tensor(self.coder_.noise_scale, dtype=x.dtype, device=x.device)
-                    x[:, cols] += torch.rand_like(x[:, cols]) * noise[cols]  # dequantized
+                    x[:, cols] += torch.rand_like(x[:, cols]) * noise
                     chunks.append(self.module_.sample(len(x), x=x, start=k).cpu().numpy())
                     release_freed_memory()
         X = self.coder_.inverse_transform(np.concatenate(chunks))
         if given is not None:
-            X[:, self.order_[: given[1]]] = np.repeat(
-                given[0][:, self.order_[: given[1]]], n_samples, 0
-            )
+            X[:, cols] = rows[:, cols]  # the given values exactly, not their round trip
         return X
 
     def _check_prefix(self, prefix) -> tuple[np.ndarray, int]:
