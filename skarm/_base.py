@@ -67,6 +67,7 @@ TRAINING_CONSTRAINTS: dict = {
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
     "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+    "eval_batch_size": [Interval(Integral, 1, None, closed="left")],
     "device": [StrOptions({"auto", "cpu", "cuda"}), str, torch.device],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -79,9 +80,6 @@ class TorchEstimatorMixin(BaseEstimator):
 
     Subclasses keep their torch module in ``module_`` and their device in ``device_``.
     """
-
-    #: Rows per batch when scoring or sampling; bounds memory on large inputs.
-    _eval_batch_size = 2048
 
     @staticmethod
     def _inference_dtype(device: torch.device) -> torch.dtype:

@@ -153,6 +153,10 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         Minimal improvement (nats per row) that resets the patience.
     max_grad_norm : float or None, default=10.0
         Clip the gradient's global norm to this value; None disables clipping.
+    eval_batch_size : int, default=2048
+        Rows per batch when scoring, predicting or sampling after the fit: bounds the
+        memory those calls take whatever the number of rows. Scores do not depend on it
+        (float64 on CPU); the rows ``sample`` draws for a given ``random_state`` do.
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         Where to train and evaluate; "auto" picks CUDA when available.
     random_state : int, RandomState instance or None, default=None
@@ -262,6 +266,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         n_iter_no_change=20,
         tol=1e-4,
         max_grad_norm=10.0,
+        eval_batch_size=2048,
         device="auto",
         random_state=None,
         verbose=0,
@@ -290,6 +295,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.max_grad_norm = max_grad_norm
+        self.eval_batch_size = eval_batch_size
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -479,7 +485,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         check_is_fitted(self, "module_")
         X = self._validate(X, reset=False)
         self.module_.eval()
-        step = self._eval_batch_size
+        step = self.eval_batch_size
         shifts = self._dequantization_shifts()
         chunks = []
         with torch.no_grad():
@@ -572,7 +578,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         given = None if prefix is None else self._check_prefix(prefix)
         seed = self._seed_from(random_state)
         self.module_.eval()
-        step = self._eval_batch_size
+        step = self.eval_batch_size
         chunks = []
         with self._torch_rng(seed, self.device_):
             if given is None:

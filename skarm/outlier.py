@@ -48,7 +48,8 @@ class AutoregressiveOutlierDetector(OutlierMixin, AutoregressiveDensityEstimator
     distribution, n_categories, n_components, categorical_encoding, architecture, \
 hidden_layer_sizes, image_shape, dropout, ensemble_size, order, dequantize, atoms, \
 alpha, l1_ratio, batch_size, learning_rate_init, learning_rate, max_iter, \
-early_stopping, validation_fraction, n_iter_no_change, tol, max_grad_norm, device, \
+early_stopping, validation_fraction, n_iter_no_change, tol, max_grad_norm, \
+eval_batch_size, device, \
 random_state, verbose, warm_start : see AutoregressiveDensityEstimator
         The density model's parameters, with the same meaning and defaults except
         three, which make a smoother density: ``ensemble_size=1``, ``atoms=None`` and,
@@ -133,6 +134,7 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         n_iter_no_change=20,
         tol=1e-4,
         max_grad_norm=10.0,
+        eval_batch_size=2048,
         device="auto",
         random_state=None,
         verbose=0,
@@ -162,6 +164,7 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             max_grad_norm=max_grad_norm,
+            eval_batch_size=eval_batch_size,
             device=device,
             random_state=random_state,
             verbose=verbose,

@@ -97,6 +97,16 @@ class PredictiveDistribution:
         self._components = dist(**self.params)
         self.discrete = family == "poisson"
 
+    @classmethod
+    def concatenate(cls, parts: list[PredictiveDistribution]) -> PredictiveDistribution:
+        """Stack the rows of distributions of one family (and component count)."""
+        first = parts[0]
+        return cls(
+            first.family,
+            np.concatenate([p.weights for p in parts]),
+            {k: np.concatenate([p.params[k] for p in parts]) for k in first.params},
+        )
+
     # ------------------------------------------------------------------ helpers
     @property
     def n_rows(self) -> int:

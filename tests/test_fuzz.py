@@ -103,3 +103,49 @@ def test_non_finite_input_is_a_clear_error_at_fit_and_at_scoring(est, bad):
         est.fit(X, *args)
     with pytest.raises(ValueError, match="NaN|infinity"):
         est.score_samples(X_bad, *args)
+
+
+@FUZZ
+@given(batch=st.integers(1, 40), seed=st.integers(0, 2**16))
+def test_every_batched_method_is_invariant_to_eval_batch_size(fitted_trio, batch, seed):
+    """Scores, conditionals, predictions and quantiles do not depend on the batch size;
+    ``sample`` keeps its shape and support for any batch size."""
+    density, detector, reg, X, y = fitted_trio
+    for est in (density, detector):
+        ref = est.score_samples(X), est.conditional_log_likelihood(X)
+        est.set_params(eval_batch_size=batch)
+        try:
+            np.testing.assert_allclose(est.score_samples(X), ref[0], rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(
+                est.conditional_log_likelihood(X), ref[1], rtol=1e-10, atol=1e-10
+            )
+            draws = est.sample(45, random_state=seed)
+            assert draws.shape == (45, X.shape[1]) and np.isfinite(est.score_samples(draws)).all()
+        finally:
+            est.set_params(eval_batch_size=2048)
+    ref = reg.score_samples(X, y), reg.predict(X, return_std=True), reg.predict_quantiles(X, 0.9)
+    reg.set_params(eval_batch_size=batch)
+    try:
+        np.testing.assert_allclose(reg.score_samples(X, y), ref[0], rtol=1e-10, atol=1e-10)
+        for got, want in zip(reg.predict(X, return_std=True), ref[1], strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(reg.predict_quantiles(X, 0.9), ref[2], rtol=1e-8)
+        assert reg.sample(X, 3, random_state=seed).shape == (3, len(X))
+    finally:
+        reg.set_params(eval_batch_size=2048)
+
+
+@pytest.fixture(scope="module")
+def fitted_trio():
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.normal(size=60), rng.randint(0, 3, 60), rng.gamma(2.0, size=60)])
+    y = X[:, 0] - X[:, 2] + rng.normal(size=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return (
+            AutoregressiveDensityEstimator(**{**TINY, "ensemble_size": 2}).fit(X),
+            AutoregressiveOutlierDetector(**TINY).fit(X),
+            ConditionalNLLRegressor(**{**TINY, "distribution": "mixture"}).fit(X, y),
+            X,
+            y,
+        )
