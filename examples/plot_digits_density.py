@@ -6,26 +6,29 @@ Fit :class:`skarm.AutoregressiveDensityEstimator` on scikit-learn's bundled digi
 (8x8 images, pixel values 0..16) with a gated PixelCNN (``architecture="pixelcnn"``, the
 winner of the grid search in ``benchmarks/bench_digits.py``; ``--architecture made``
 gives the default masked MLP), report the held-out negative log-likelihood in nats per
-image and in bits per pixel, and save a grid of real test digits beside digits sampled
-from the model.
+image and in bits per pixel, and draw a grid of real test digits beside digits sampled
+from the model (also written to ``--output``, ``digits_samples.png`` by default).
 
-The split follows the intro_dgm book code: rows 0-1349 train, rows 1350-1796 test.
-Run ``python examples/plot_digits_density.py --quick`` (or set ``SKARM_QUICK=1``)
-for a few epochs only.
+The split follows the intro_dgm book code: rows 0-1349 train, rows 1350-1796 test. A
+full run reaches about 79 nats per test image (1.79 bits per pixel) in about 90 s on
+two CPU cores (the benchmarks page). Run ``python examples/plot_digits_density.py
+--quick`` (or set ``SKARM_QUICK=1``) for a few epochs only.
 """
 
+# %%
+# Settings
+# --------
+# Every pixel takes one of 17 levels, so the default ``distribution="auto"`` gives each
+# a categorical conditional ``p(x_d | x_<d)``.
 import argparse
 import os
 import time
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_digits
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-
-from skarm import AutoregressiveDensityEstimator  # noqa: E402
+from skarm import AutoregressiveDensityEstimator
 
 parser = argparse.ArgumentParser(description="Fit skarm on digits and plot samples.")
 parser.add_argument("--quick", action="store_true", help="a few epochs only (CI smoke run)")
@@ -33,10 +36,17 @@ parser.add_argument("--output", default="digits_samples.png", help="where to wri
 parser.add_argument("--architecture", default="pixelcnn", choices=["pixelcnn", "made", "linear"])
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("SKARM_QUICK") == "1"
+if quick:
+    print("Quick run: a few epochs only, far from the full run's figures.")
 
 X = load_digits().data
 X_train, X_test = X[:1350], X[1350:]
 
+# %%
+# Fit by maximum likelihood
+# -------------------------
+# The PixelCNN reads each row as an 8x8 image in raster order; one network
+# (``ensemble_size=1``) is as good as an ensemble here and four times cheaper.
 if args.architecture == "pixelcnn":  # pixels as an 8x8 image, one network
     est = AutoregressiveDensityEstimator(
         architecture="pixelcnn", image_shape=(8, 8), ensemble_size=1, random_state=0, verbose=1
@@ -49,12 +59,22 @@ start = time.perf_counter()
 est.fit(X_train)
 seconds = time.perf_counter() - start
 
+# %%
+# Held-out likelihood, in nats and in bits per pixel
+# --------------------------------------------------
+# ``score`` is the mean log-likelihood of the test images in nats per image; divided by
+# ``64 ln 2`` it becomes bits per pixel. The uniform distribution over 17 levels is the
+# baseline every model must beat.
 nll = -est.score(X_test)
 print(f"fitted in {seconds:.1f} s, {est.n_iter_} epochs")
 print(f"held-out log-likelihood: {-nll:.2f} nats per image")
 print(f"held-out NLL: {nll:.2f} nats per image = {nll / (64 * np.log(2)):.3f} bits per pixel")
 print(f"(uniform over 17 levels: {64 * np.log(17):.1f} nats per image)")
 
+# %%
+# Samples
+# -------
+# ``sample`` draws pixel after pixel from the fitted conditionals (ancestral sampling).
 samples = est.sample(32, random_state=0)
 fig = plt.figure(figsize=(12, 3.8))
 for subfig, images, title in zip(
@@ -72,3 +92,4 @@ for subfig, images, title in zip(
         ax.set_axis_off()
 fig.savefig(args.output, dpi=100, bbox_inches="tight")
 print(f"wrote {args.output}")
+plt.show()

@@ -21,25 +21,27 @@ against ``fit``'s.
 Run ``python examples/plot_out_of_core.py --quick`` for a few passes only.
 """
 
+# %%
+# The training rows on disk
+# -------------------------
 import argparse
 import os
 import tempfile
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_digits
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-
-from skarm import AutoregressiveDensityEstimator  # noqa: E402
+from skarm import AutoregressiveDensityEstimator
 
 parser = argparse.ArgumentParser(description="Out-of-core training with partial_fit.")
 parser.add_argument("--quick", action="store_true", help="a few passes only (CI smoke run)")
 parser.add_argument("--output", default="out_of_core.png")
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("SKARM_QUICK") == "1"
+if quick:
+    print("Quick run: a few passes only, far from the full run's figures.")
 
 X = load_digits().data
 X_train, X_test = X[:1350], X[1350:]
@@ -48,6 +50,9 @@ path = os.path.join(tempfile.mkdtemp(), "digits_train.npy")
 np.save(path, X_train)
 on_disk = np.load(path, mmap_mode="r")
 
+# %%
+# The reference: ``fit`` on the whole array
+# -----------------------------------------
 config = dict(n_categories=17, ensemble_size=1, hidden_layer_sizes=(256,), random_state=0)
 alpha, chunk = 5.0, 270
 full = AutoregressiveDensityEstimator(alpha=alpha, max_iter=3 if quick else 500, **config)
@@ -56,6 +61,12 @@ with warnings.catch_warnings():
     full.fit(X_train)
 print(f"fit on the whole array: {-full.score(X_test):.2f} nats per image, {full.n_iter_} epochs")
 
+# %%
+# Streaming: one ``partial_fit`` call per chunk
+# ---------------------------------------------
+# Each pass visits the chunks in a random order, for as many passes as ``fit`` ran
+# epochs. With the prior rescaled (``alpha * n / N``) each pass minimises ``fit``'s MAP
+# objective; with ``alpha`` unchanged the prior is ``N / n = 5`` times too strong.
 curves = {}
 for name, a in [
     ("alpha * n / N (same MAP objective)", alpha * chunk / len(on_disk)),
@@ -71,6 +82,9 @@ for name, a in [
     curves[name] = curve
     print(f"partial_fit, {name}: {curve[-1]:.2f} nats per image after {len(curve)} passes")
 
+# %%
+# Held-out likelihood after each pass
+# -----------------------------------
 fig, ax = plt.subplots(figsize=(7, 4.5))
 for name, curve in curves.items():
     ax.plot(np.arange(1, len(curve) + 1), curve, label=f"partial_fit, {name}")
@@ -83,3 +97,4 @@ ax.set_title(f"Streaming digits from disk in chunks of {chunk} rows")
 fig.tight_layout()
 fig.savefig(args.output, dpi=110)
 print(f"wrote {args.output}")
+plt.show()

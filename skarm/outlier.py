@@ -17,7 +17,7 @@ __all__ = ["AutoregressiveOutlierDetector"]
 
 
 class AutoregressiveOutlierDetector(OutlierMixin, AutoregressiveDensityEstimator):
-    r"""Unsupervised outlier detection by autoregressive log-likelihood, with explanations.
+    """Unsupervised outlier detection by autoregressive log-likelihood, with explanations.
 
     Fits an :class:`AutoregressiveDensityEstimator` to the training rows (which may hold
     anomalies: the fit is unsupervised) and scores a row by its log-likelihood
@@ -188,6 +188,17 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         -------
         self : AutoregressiveOutlierDetector
             The fitted detector.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveOutlierDetector
+        >>> X = np.random.RandomState(0).normal(size=(300, 2))
+        >>> det = AutoregressiveOutlierDetector(max_iter=20, random_state=0)
+        >>> det.fit(X)
+        AutoregressiveOutlierDetector(max_iter=20, random_state=0)
+        >>> bool(det.score_samples([[0.0, 0.0]])[0] > det.offset_)  # the mode is an inlier
+        True
         """
         with self._restore_on_failure():
             self._fit(X)
@@ -242,6 +253,15 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         -------
         decision : ndarray of shape (n_samples,)
             Shifted log-likelihood in nats; ``-inf`` for impossible rows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveOutlierDetector
+        >>> X = np.random.RandomState(0).normal(size=(300, 2))
+        >>> det = AutoregressiveOutlierDetector(max_iter=20, random_state=0).fit(X)
+        >>> det.decision_function([[0.0, 0.0], [6.0, -6.0]]) > 0
+        array([ True, False])
         """
         check_is_fitted(self, "offset_")
         return self.score_samples(X) - self.offset_
@@ -258,6 +278,15 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         -------
         labels : ndarray of shape (n_samples,)
             +1 where ``decision_function(X) >= 0``, else -1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveOutlierDetector
+        >>> X = np.random.RandomState(0).normal(size=(300, 2))
+        >>> det = AutoregressiveOutlierDetector(max_iter=20, random_state=0).fit(X)
+        >>> det.predict([[0.0, 0.0], [6.0, -6.0]])
+        array([ 1, -1])
         """
         return np.where(self.decision_function(X) >= 0, 1, -1)
 
@@ -286,6 +315,18 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
             feature indices by decreasing surprise. ``top_names``, ndarray of str of the
             same shape: their names (``feature_names_in_`` if fitted on a DataFrame,
             else ``"x0"``, ``"x1"``, ...).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveOutlierDetector
+        >>> X = np.random.RandomState(0).normal(size=(300, 2))
+        >>> det = AutoregressiveOutlierDetector(max_iter=20, random_state=0).fit(X)
+        >>> explanation = det.explain([[0.0, 8.0]])  # x1 = 8 is very unlikely
+        >>> explanation.surprise.shape
+        (1, 2)
+        >>> explanation.top_names[0]
+        array(['x1', 'x0'], dtype=object)
         """
         check_is_fitted(self, "typical_log_likelihood_")
         if isinstance(n_top, bool) or not isinstance(n_top, int | np.integer) or n_top < 1:

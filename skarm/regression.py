@@ -121,7 +121,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         The family of each output.
     n_outputs_ : int
         Number of outputs.
-    x_loc_, x_scale_ : ndarray of shape (n_features_in_,)
+    x_loc_, x_scale_ : ndarray of shape (n_features,)
         Standardisation of the features.
     device_ : torch.device
         The device the model lives on.
@@ -269,6 +269,19 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         -------
         self : ConditionalNLLRegressor
             The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import ConditionalNLLRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-1, 1, size=(200, 1))
+        >>> y = X[:, 0] + 0.1 * rng.randn(200)
+        >>> reg = ConditionalNLLRegressor(max_iter=5, ensemble_size=1, random_state=0)
+        >>> reg.fit(X, y)
+        ConditionalNLLRegressor(ensemble_size=1, max_iter=5, random_state=0)
+        >>> reg.distributions_, reg.n_outputs_
+        (['student_t'], 1)
         """
         with self._restore_on_failure():
             return self._fit(X, y)
@@ -371,6 +384,18 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         log_lik : ndarray of shape (n_samples,)
             ``-inf`` where ``y`` lies outside the family's support (e.g. a negative
             count).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import ConditionalNLLRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-1, 1, size=(200, 1))
+        >>> y = X[:, 0] + 0.1 * rng.randn(200)
+        >>> reg = ConditionalNLLRegressor(max_iter=5, ensemble_size=1, random_state=0).fit(X, y)
+        >>> log_lik = reg.score_samples(X[:3], y[:3])  # log p(y_i | x_i), nats
+        >>> log_lik.shape
+        (3,)
         """
         C = self._context(X)
         Y = self._targets(y, len(C))
@@ -406,6 +431,20 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         -------
         score : float
             ``average(score_samples(X, y), weights=sample_weight)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import ConditionalNLLRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-1, 1, size=(200, 1))
+        >>> y = X[:, 0] + 0.1 * rng.randn(200)
+        >>> reg = ConditionalNLLRegressor(max_iter=5, ensemble_size=1, random_state=0).fit(X, y)
+        >>> score = reg.score(X, y)  # nats per point, not R^2
+        >>> bool(np.isclose(score, reg.score_samples(X, y).mean()))
+        True
+        >>> from sklearn.metrics import r2_score
+        >>> r2 = r2_score(y, reg.predict(X))  # R^2, when you want it
         """
         return float(np.average(self.score_samples(X, y), weights=sample_weight))
 
@@ -424,6 +463,23 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
             ``std``, ``interval`` and ``sample``. Only for a single output: the marginals
             of later outputs of an autoregressive model have no closed form (use
             :meth:`sample`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import ConditionalNLLRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-1, 1, size=(200, 1))
+        >>> y = X[:, 0] + 0.1 * rng.randn(200)
+        >>> reg = ConditionalNLLRegressor(max_iter=5, ensemble_size=1, random_state=0).fit(X, y)
+        >>> dist = reg.predict_dist(X[:3])
+        >>> dist
+        PredictiveDistribution(family='student_t', n_rows=3, n_components=1)
+        >>> lower, upper = dist.interval(0.9)  # central 90 % interval of each row
+        >>> bool((lower < upper).all())
+        True
+        >>> bool(np.allclose(dist.logpdf(y[:3]), reg.score_samples(X[:3], y[:3])))
+        True
         """
         C = self._context(X)
         if self.n_outputs_ != 1:
@@ -464,6 +520,17 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         -------
         Y : ndarray of shape (n_samples, n_rows) or (n_samples, n_rows, n_outputs)
             The second form when the model was fitted on a 2-D ``y``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import ConditionalNLLRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-1, 1, size=(200, 1))
+        >>> y = X[:, 0] + 0.1 * rng.randn(200)
+        >>> reg = ConditionalNLLRegressor(max_iter=5, ensemble_size=1, random_state=0).fit(X, y)
+        >>> reg.sample(X[:3], n_samples=5, random_state=0).shape
+        (5, 3)
         """
         C = self._context(X)
         n_samples = check_n_samples(n_samples)
@@ -496,7 +563,23 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         Returns
         -------
         y_mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        y_std : ndarray of the same shape, when ``return_std`` is True
+            The mean of ``p(y | x_i)`` for each row.
+        y_std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Its standard deviation; only returned when ``return_std`` is True.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import ConditionalNLLRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-1, 1, size=(200, 1))
+        >>> y = X[:, 0] + 0.1 * rng.randn(200)
+        >>> reg = ConditionalNLLRegressor(max_iter=5, ensemble_size=1, random_state=0).fit(X, y)
+        >>> mean, std = reg.predict(X[:3], return_std=True)
+        >>> mean.shape, std.shape
+        ((3,), (3,))
+        >>> bool((std > 0).all())
+        True
         """
         if self._single():
             dist = self.predict_dist(X)
@@ -518,9 +601,24 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
 
         Returns
         -------
-        ndarray of shape (n_samples,) for a float, (n_samples, n_quantiles) for an array;
-        with several outputs, (n_samples, n_outputs[, n_quantiles]) estimated from 512
-        draws per row.
+        quantiles : ndarray
+            Of shape (n_samples,) for a float, (n_samples, n_quantiles) for an array;
+            with several outputs, (n_samples, n_outputs[, n_quantiles]), estimated from
+            512 draws per row.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import ConditionalNLLRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-1, 1, size=(200, 1))
+        >>> y = X[:, 0] + 0.1 * rng.randn(200)
+        >>> reg = ConditionalNLLRegressor(max_iter=5, ensemble_size=1, random_state=0).fit(X, y)
+        >>> q = reg.predict_quantiles(X[:3], [0.05, 0.5, 0.95])
+        >>> q.shape
+        (3, 3)
+        >>> bool((q[:, 0] < q[:, 1]).all() and (q[:, 1] < q[:, 2]).all())
+        True
         """
         if self._single():
             return self.predict_dist(X).ppf(quantiles)
