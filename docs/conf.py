@@ -10,8 +10,11 @@ it the gallery runs the examples in full (tens of minutes on a laptop CPU).
 """
 
 import os
+import re
 import sys
 from pathlib import Path
+
+from sklearn.base import BaseEstimator
 
 import skarm
 
@@ -43,9 +46,6 @@ default_role = "literal"
 # -- MyST (the Markdown pages: user guide, benchmarks, scaling) -----------------------
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3  # GitHub-style anchors, so links like user_guide.md#4-... work
-# The Markdown pages also read well on GitHub, where they link to scripts in the
-# repository (benchmarks/*.py, examples/*.py): those links have no target in the site.
-suppress_warnings = ["myst.xref_missing"]
 
 # -- API reference: autosummary + numpydoc -------------------------------------------
 autosummary_generate = True
@@ -91,6 +91,28 @@ numpydoc_validation_exclude = {
     r"\.get_metadata_routing$",
     r"\.fit_predict$",
 }
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    """Leave out of the API pages what is not skarm's interface.
+
+    scikit-learn's metadata-routing plumbing (``set_*_request``, ``get_metadata_routing``)
+    refers to scikit-learn's own glossary; and a method that an estimator hides with
+    ``available_if`` (the detector has no ``partial_fit``) is not there to call.
+    """
+    if re.fullmatch(r"set_\w+_request|get_metadata_routing", name):
+        return True
+    owner_name, _, _ = getattr(obj, "__qualname__", "").rpartition(".")
+    owner = getattr(sys.modules.get(getattr(obj, "__module__", ""), None), owner_name, None)
+    if isinstance(owner, type) and issubclass(owner, BaseEstimator):
+        if not hasattr(owner(), name):
+            return True
+    return None  # Sphinx's default
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_member)
+
 
 # -- Gallery -------------------------------------------------------------------------
 sphinx_gallery_conf = {

@@ -131,7 +131,18 @@ class PredictiveDistribution:
     # ------------------------------------------------------------------ helpers
     @property
     def n_rows(self) -> int:
-        """Number of rows (input points)."""
+        """Number of rows (input points), as ``len(dist)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import PredictiveDistribution
+        >>> dist = PredictiveDistribution(
+        ...     "normal", np.ones((2, 1)), {"loc": [[0.0], [1.0]], "scale": [[1.0], [2.0]]}
+        ... )
+        >>> dist.n_rows, len(dist)
+        (2, 2)
+        """
         return self.weights.shape[0]
 
     def __len__(self) -> int:
