@@ -45,8 +45,9 @@ X_train, X_test = X[:1350], X[1350:]
 # %%
 # Fit by maximum likelihood
 # -------------------------
-# The PixelCNN reads each row as an 8x8 image in raster order; one network
-# (``ensemble_size=1``) is as good as an ensemble here and four times cheaper.
+# The PixelCNN reads each row as an 8x8 image in raster order, as one network
+# (``ensemble_size=1``). ``verbose=1`` shows a progress bar with the training loss and
+# the held-out log-likelihood of each epoch.
 if args.architecture == "pixelcnn":  # pixels as an 8x8 image, one network
     est = AutoregressiveDensityEstimator(
         architecture="pixelcnn", image_shape=(8, 8), ensemble_size=1, random_state=0, verbose=1
@@ -54,7 +55,7 @@ if args.architecture == "pixelcnn":  # pixels as an 8x8 image, one network
 else:
     est = AutoregressiveDensityEstimator(architecture=args.architecture, random_state=0, verbose=1)
 if quick:
-    est.set_params(max_iter=3)
+    est.set_params(max_iter=3, verbose=0)
 start = time.perf_counter()
 est.fit(X_train)
 seconds = time.perf_counter() - start

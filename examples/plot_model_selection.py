@@ -4,7 +4,7 @@ Model selection by held-out likelihood: a validation curve and GridSearchCV
 
 The mean log-likelihood of rows a model has not seen estimates how close the model is
 to the data's distribution in KL divergence (up to the data's entropy, the same for
-every model; see the user guide). It is what
+every model; see :doc:`the user guide </user_guide>`). It is what
 :meth:`skarm.AutoregressiveDensityEstimator.score` returns, so scikit-learn's model
 selection tools choose density models by it with their default ``scoring=None``.
 
