@@ -12,6 +12,7 @@ ORDER = [
     "plot_digits_density.py",
     "plot_model_selection.py",
     "plot_two_moons_density.py",
+    "plot_forecasting.py",
     "plot_out_of_core.py",
     "plot_heteroscedastic_regression.py",
     "plot_bimodal_regression.py",
