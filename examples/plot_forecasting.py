@@ -18,10 +18,11 @@ values that came (over 61 origins; about 90 % for a calibrated forecaster).
 In a full run they cover 83 %: a little too narrow. The windows overlap, so the windows
 that early stopping holds out share most of their values with training windows, and
 their score is optimistic: -4.7 nats per window, against -6.3 on windows of the test
-segment. The fit stops later than it should. With time series, choose ``alpha`` or the
-width on a later stretch of the series, for example with ``GridSearchCV`` and
-:class:`~sklearn.model_selection.TimeSeriesSplit`, never on a random split of overlapping
-windows.
+segment, so it cannot tell when the model starts to fit the training stretch too
+closely. With time series, choose ``alpha`` or the width on a later stretch of the
+series, for example with ``GridSearchCV`` and
+:class:`~sklearn.model_selection.TimeSeriesSplit`, never on a random split of
+overlapping windows.
 
 Run ``python examples/plot_forecasting.py --quick`` (or set ``SKARM_QUICK=1``) for a
 few epochs only.
