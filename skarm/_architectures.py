@@ -20,7 +20,13 @@ from skarm.nn import AutoregressiveModel, make_net_factory
 __all__ = ["DEFAULT_HIDDEN", "build_model", "resolve_order"]
 
 #: Hidden widths used when ``hidden_layer_sizes=None``.
-DEFAULT_HIDDEN = {"made": (512,), "pixelcnn": (64,) * 6, "regressor": (100, 100)}
+DEFAULT_HIDDEN = {
+    "made": (512,),
+    "pixelcnn": (64,) * 6,
+    "conv": (64,) * 6,
+    "transformer": (64,) * 3,
+    "regressor": (100, 100),
+}
 
 
 def resolve_order(order, n_features: int, n_members: int, rng: np.random.RandomState) -> np.ndarray:
@@ -119,6 +125,13 @@ def build_model(
             )
         options["image_shape"] = resolve_image_shape(image_shape, n_features)
         factory = make_net_factory("pixelcnn", **options)
+    elif architecture in ("conv", "transformer"):
+        if order.ndim != 1:
+            raise ValueError(
+                f"architecture={architecture!r} runs over one variable order shared by the "
+                "ensemble's members; order='ensemble' needs architecture='made'."
+            )
+        factory = make_net_factory(architecture, **options)
     else:
         factory = make_net_factory("made", **options)
     return AutoregressiveModel(heads, order.tolist(), factory)

@@ -25,6 +25,8 @@ class Head(nn.Module):
 
     n_params: int
     n_inputs: int
+    #: Whether :meth:`encode` treats every value alike, whatever its column.
+    elementwise_encoding = False
 
     def __init__(self, n_columns: int) -> None:
         super().__init__()
@@ -33,6 +35,18 @@ class Head(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         """Encode values ``x`` of shape ``(n, c)`` as inputs of shape ``(n, c, n_inputs)``."""
         raise NotImplementedError
+
+    def encode_column(self, x: Tensor, column: int) -> Tensor:
+        """Encode the values ``x`` ``(n,)`` of the group's column ``column``: ``(n, n_inputs)``.
+
+        The same units as :meth:`encode` gives that column: encoded alone when the
+        encoding is elementwise (``elementwise_encoding``), else in a full-width row.
+        """
+        if self.elementwise_encoding:
+            return self.encode(x.unsqueeze(1))[:, 0]
+        full = x.new_zeros(len(x), self.n_columns)
+        full[:, column] = x
+        return self.encode(full)[:, column]
 
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> Distribution:
         """Distribution with batch shape ``params.shape[:-1]`` from its parameters.
@@ -64,6 +78,7 @@ class NormalHead(Head):
 
     n_params = 2
     n_inputs = 1
+    elementwise_encoding = True
 
     def __init__(self, n_columns: int, min_scale: float = 1e-3) -> None:
         super().__init__(n_columns)

@@ -147,6 +147,7 @@ class MixtureHead(NormalHead):
             self.n_inputs = 1
             self.atom_table = None
             return
+        self.elementwise_encoding = False  # each column has its own atoms and codes
         values = [np.sort(np.r_[a, np.ravel(p[0])]) for a, p in zip(atoms, pool, strict=True)]
         n_values = max(len(v) for v in values)
         table = torch.full((self.n_columns, n_values), math.inf, dtype=torch.float64)

@@ -72,25 +72,33 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         How a categorical code enters the network as input: its level scaled to
         ``[0, 1]`` ("ordinal", for ordered levels such as pixel intensities) or a one-hot
         vector ("onehot", for unordered levels). Outputs are always full categoricals.
-    architecture : {"made", "linear", "pixelcnn"}, default="made"
+    architecture : {"made", "linear", "pixelcnn", "conv", "transformer"}, default="made"
         "linear": a fully visible belief network, each conditional a softmax
         regression on the preceding columns. "made": a masked MLP (Germain et al.,
         2015) with direct input-to-output connections. "pixelcnn": a gated PixelCNN
         without blind spot (van den Oord et al., 2016) that reads each row as an image
         of shape ``image_shape`` in raster order (``order`` must be None); on images it
         is much stronger than "made" (digits: 78.6 against 87.9 nats per image).
+        "conv": dilated causal 1-D convolutions over the variable order (WaveNet-style,
+        gated residual blocks with dilations 1, 2, 4, ...), for sequences and
+        time-series windows. "transformer": a small causal transformer over the
+        variables with learned positional embeddings. Both share weights across
+        positions and sample with a cache (one network step per drawn variable, not a
+        full pass); neither takes ``order="ensemble"``.
     hidden_layer_sizes : tuple of int or None, default=None
         Hidden widths: of the masked layers for "made" (None: ``(512,)``), of the gated
-        convolutional layers (channels) for "pixelcnn" (None: ``(64,) * 6``). Ignored by
-        "linear".
+        convolutional layers (channels) for "pixelcnn" (None: ``(64,) * 6``), of the
+        residual blocks for "conv" (None: ``(64,) * 6``, a receptive field of 65
+        variables), the width of each block for "transformer" (one repeated value;
+        None: ``(64,) * 3``). Ignored by "linear".
     image_shape : tuple of (int, int) or None, default=None
         ``(height, width)`` of the image each row holds, for "pixelcnn";
         ``height * width`` must equal the number of features. None reads a square image
         when the number of features is a square, otherwise one row of pixels (a causal
         1-D convolution over the columns).
     dropout : float, default=0.5
-        Dropout on hidden units ("made") or gated activations ("pixelcnn") during
-        training.
+        Dropout on hidden units ("made"), gated activations ("pixelcnn", "conv") or the
+        blocks' residual branches ("transformer") during training.
     ensemble_size : int, default=4
         Number of networks (same order unless ``order="ensemble"``, different
         initialisations and hidden-unit connectivities) trained side by side, each by
@@ -230,7 +238,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         ],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "categorical_encoding": [StrOptions({"ordinal", "onehot"})],
-        "architecture": [StrOptions({"made", "linear", "pixelcnn"})],
+        "architecture": [StrOptions({"made", "linear", "pixelcnn", "conv", "transformer"})],
         "hidden_layer_sizes": [tuple, list, None],
         "image_shape": [tuple, list, None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -347,6 +355,19 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         -------
         self : AutoregressiveDensityEstimator
             The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveDensityEstimator
+        >>> X = np.random.RandomState(0).randint(0, 3, size=(100, 4))  # 4 columns of codes 0..2
+        >>> est = AutoregressiveDensityEstimator(max_iter=3, random_state=0)
+        >>> est.fit(X)
+        AutoregressiveDensityEstimator(max_iter=3, random_state=0)
+        >>> est.distributions_
+        ['categorical', 'categorical', 'categorical', 'categorical']
+        >>> est.n_iter_, len(est.loss_curve_)
+        (3, 3)
         """
         with self._restore_on_failure():
             return self._fit(X)
@@ -449,6 +470,17 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         -------
         self : AutoregressiveDensityEstimator
             The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveDensityEstimator
+        >>> X = np.random.RandomState(0).randint(0, 3, size=(300, 4))
+        >>> est = AutoregressiveDensityEstimator(n_categories=3, random_state=0)
+        >>> for chunk in np.array_split(X, 3):  # e.g. chunks read from disk
+        ...     est = est.partial_fit(chunk)
+        >>> est.n_iter_  # one epoch per call
+        3
         """
         with self._restore_on_failure():
             return self._partial_fit(X)
@@ -487,7 +519,7 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         self.module_.eval()
         step = self.eval_batch_size
         shifts = self._dequantization_shifts()
-        chunks = []
+        result = None  # allocated once, filled batch by batch: no concatenated copy
         with torch.no_grad():
             for s in range(0, max(X.shape[0], 1), step):
                 z = self._to_tensor(self.coder_.transform(X[s : s + step]))
@@ -495,10 +527,12 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
                     out = fn(z)
                 else:
                     out = torch.stack([fn(z + u) for u in shifts]).mean(dim=0)
-                chunks.append(out.double().cpu().numpy())
-                del z
+                if result is None:
+                    result = np.empty((X.shape[0], *out.shape[1:]))
+                result[s : s + len(z)] = out.cpu().numpy()
+                del z, out
                 release_freed_memory()
-        return np.concatenate(chunks)
+        return result
 
     def conditional_log_likelihood(self, X) -> np.ndarray:
         """Per-column conditional log-likelihoods ``log p(x_j | x_<j)``.
@@ -513,9 +547,22 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         log_lik : ndarray of shape (n_samples, n_features)
             Column ``j`` (in the input's column order, whatever the model's order) holds
             ``log p(x_j | x_<j)`` in nats, in user units; rows sum to ``score_samples``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveDensityEstimator
+        >>> X = np.random.RandomState(0).randint(0, 3, size=(100, 4))  # 4 columns of codes 0..2
+        >>> est = AutoregressiveDensityEstimator(max_iter=3, random_state=0).fit(X)
+        >>> log_lik = est.conditional_log_likelihood(X[:5])
+        >>> log_lik.shape
+        (5, 4)
+        >>> bool(np.allclose(log_lik.sum(axis=1), est.score_samples(X[:5])))
+        True
         """
         log_lik = self._evaluate(X, lambda z: self.module_.conditional_log_prob(z))
-        return log_lik - np.log(self.coder_.scale)
+        log_lik -= np.log(self.coder_.scale)  # in place: the array may be large
+        return log_lik
 
     def score_samples(self, X) -> np.ndarray:
         """Log-likelihood ``log p(x)`` of each row, in nats (user units).
@@ -529,6 +576,17 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         -------
         log_density : ndarray of shape (n_samples,)
             ``-inf`` for rows holding a discrete value outside the fitted support.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveDensityEstimator
+        >>> X = np.random.RandomState(0).randint(0, 3, size=(100, 4))  # 4 columns of codes 0..2
+        >>> est = AutoregressiveDensityEstimator(max_iter=3, random_state=0).fit(X)
+        >>> est.score_samples(X[:3]).shape
+        (3,)
+        >>> est.score_samples([[0, 1, 2, 5]])  # 5 lies outside the fitted support 0..2
+        array([-inf])
         """
         return self._evaluate(X, lambda z: self.module_(z)) + self.coder_.log_jacobian
 
@@ -546,6 +604,19 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         -------
         score : float
             ``mean(score_samples(X))``; held-out values select models in GridSearchCV.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveDensityEstimator
+        >>> X = np.random.RandomState(0).randint(0, 3, size=(100, 4))  # 4 columns of codes 0..2
+        >>> from sklearn.model_selection import GridSearchCV
+        >>> est = AutoregressiveDensityEstimator(max_iter=3, ensemble_size=1, random_state=0)
+        >>> search = GridSearchCV(est, {"alpha": [0.1, 10.0]}, cv=2).fit(X)  # by score
+        >>> sorted(search.best_params_)
+        ['alpha']
+        >>> nats = search.score(X)  # mean log-likelihood, nats per row
+        >>> bits_per_dimension = -nats / (X.shape[1] * np.log(2))
         """
         return float(np.mean(self.score_samples(X)))
 
@@ -572,6 +643,19 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
             Samples in user units; discrete columns hold integer codes. With ``prefix``,
             rows ``i * n_samples`` to ``(i + 1) * n_samples - 1`` continue prefix row ``i``
             and hold its values unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skarm import AutoregressiveDensityEstimator
+        >>> X = np.random.RandomState(0).randint(0, 3, size=(100, 4))  # 4 columns of codes 0..2
+        >>> est = AutoregressiveDensityEstimator(max_iter=3, random_state=0).fit(X)
+        >>> est.sample(3, random_state=0).shape
+        (3, 4)
+        >>> rows = est.sample(2, random_state=0, prefix=[0, 1])  # given x_0 = 0, x_1 = 1
+        >>> rows[:, :2]
+        array([[0., 1.],
+               [0., 1.]])
         """
         check_is_fitted(self, "module_")
         n_samples = check_n_samples(n_samples)
@@ -579,24 +663,24 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         seed = self._seed_from(random_state)
         self.module_.eval()
         step = self.eval_batch_size
-        chunks = []
+        if given is not None:
+            rows, k = given
+            rows = np.repeat(rows, n_samples, axis=0)
+            cols = self.order_[:k]
+            # Dequantized prefix columns get fresh noise u, as in training (0 elsewhere).
+            noise = self._to_tensor(self.coder_.noise_scale[cols])
+        n_rows = n_samples if given is None else len(rows)
+        X = np.empty((n_rows, self.n_features_in_))  # filled batch by batch
         with self._torch_rng(seed, self.device_):
-            if given is None:
-                for s in range(0, n_samples, step):
-                    chunks.append(self.module_.sample(min(step, n_samples - s)).cpu().numpy())
-                    release_freed_memory()
-            else:
-                rows, k = given
-                rows = np.repeat(rows, n_samples, axis=0)
-                cols = self.order_[:k]
-                # Dequantized prefix columns get fresh noise u, as in training (0 elsewhere).
-                noise = self._to_tensor(self.coder_.noise_scale[cols])
-                for s in range(0, len(rows), step):
+            for s in range(0, n_rows, step):
+                if given is None:
+                    draws = self.module_.sample(min(step, n_rows - s))
+                else:
                     x = self._to_tensor(self.coder_.transform(rows[s : s + step]))
                     x[:, cols] += torch.rand_like(x[:, cols]) * noise
-                    chunks.append(self.module_.sample(len(x), x=x, start=k).cpu().numpy())
-                    release_freed_memory()
-        X = self.coder_.inverse_transform(np.concatenate(chunks))
+                    draws = self.module_.sample(len(x), x=x, start=k)
+                X[s : s + len(draws)] = self.coder_.inverse_transform(draws.cpu().numpy())
+                release_freed_memory()
         if given is not None:
             X[:, cols] = rows[:, cols]  # the given values exactly, not their round trip
         return X

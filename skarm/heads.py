@@ -92,6 +92,13 @@ class CategoricalHead(Head):
         code = torch.where(valid, x, torch.zeros_like(x)).long()
         return F.one_hot(code, self.n_levels).to(x.dtype) * valid.unsqueeze(-1)
 
+    def encode_column(self, x: Tensor, column: int) -> Tensor:
+        valid = x >= 0
+        if self.encoding == "ordinal":
+            return torch.where(valid, x * self.scale[column], torch.zeros_like(x)).unsqueeze(-1)
+        code = torch.where(valid, x, torch.zeros_like(x)).long()
+        return F.one_hot(code, self.n_levels).to(x.dtype) * valid.unsqueeze(-1)
+
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> Categorical:
         if not self.shared_alphabet:
             invalid = self.invalid if columns is None else self.invalid[columns]
@@ -112,6 +119,7 @@ class BernoulliHead(Head):
 
     n_params = 1
     n_inputs = 1
+    elementwise_encoding = True
 
     def encode(self, x: Tensor) -> Tensor:
         return x.clamp(min=0.0).unsqueeze(-1)
@@ -187,6 +195,7 @@ class PoissonHead(Head):
 
     n_params = 1
     n_inputs = 1
+    elementwise_encoding = True
 
     def __init__(self, n_columns: int, log_offset=0.0) -> None:
         super().__init__(n_columns)

@@ -350,9 +350,13 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
 
     # ------------------------------------------------------------------ inference
     def _context(self, X) -> np.ndarray:
+        """Validated features, in the user's units (standardised batch by batch)."""
         check_is_fitted(self, "module_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return (X - self.x_loc_) / self.x_scale_
+        return validate_data(self, X, dtype=np.float64, reset=False)
+
+    def _context_tensor(self, X: np.ndarray) -> torch.Tensor:
+        """A batch of features, standardised as in training, as a tensor."""
+        return self._tensor((X - self.x_loc_) / self.x_scale_)
 
     def _tensor(self, A: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(A, dtype=self._inference_dtype(self.device_), device=self.device_)
@@ -405,7 +409,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         with torch.no_grad():
             for s in range(0, max(len(C), 1), step):
                 ll = self.module_(
-                    self._tensor(Z[s : s + step]), context=self._tensor(C[s : s + step])
+                    self._tensor(Z[s : s + step]), context=self._context_tensor(C[s : s + step])
                 )
                 out.append(ll.double().cpu().numpy())
                 release_freed_memory()
@@ -491,7 +495,7 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         parts, step = [], self.eval_batch_size
         with torch.no_grad():
             for s in range(0, max(len(C), 1), step):
-                ctx = self._tensor(C[s : s + step])
+                ctx = self._context_tensor(C[s : s + step])
                 params = self.module_._params(ctx.new_zeros(len(ctx), 1), context=ctx)[0]
                 parts.append(
                     from_torch(
@@ -535,16 +539,20 @@ class ConditionalNLLRegressor(RegressorMixin, TorchEstimatorMixin):
         C = self._context(X)
         n_samples = check_n_samples(n_samples)
         seed = self._seed_from(random_state)
-        ctx = np.repeat(C[None], n_samples, axis=0).reshape(-1, C.shape[1])
         self.module_.eval()
-        out, step = [], self.eval_batch_size
+        # Batches of rows, each row repeated n_samples times: about eval_batch_size draws.
+        rows_per_batch = max(1, self.eval_batch_size // n_samples)
+        Y = np.empty((n_samples, len(C), self.n_outputs_))  # filled batch by batch
         with self._torch_rng(seed, self.device_):
-            for s in range(0, len(ctx), step):
-                part = self._tensor(ctx[s : s + step])
-                out.append(self.module_.sample(len(part), context=part).double().cpu().numpy())
+            for s in range(0, len(C), rows_per_batch):
+                part = self._context_tensor(C[s : s + rows_per_batch])
+                context = part.repeat(n_samples, 1)  # draw-major: (n_samples * b, F)
+                draws = self.module_.sample(len(context), context=context)
+                Z = draws.double().cpu().numpy().reshape(n_samples, len(part), -1)
+                Y[:, s : s + len(part)] = self.target_coder_.inverse_transform(
+                    Z.reshape(-1, self.n_outputs_)
+                ).reshape(Z.shape)
                 release_freed_memory()
-        Z = np.concatenate(out) if out else np.empty((0, self.n_outputs_))
-        Y = self.target_coder_.inverse_transform(Z).reshape(n_samples, len(C), self.n_outputs_)
         return Y if self._y_ndim == 2 else Y[..., 0]
 
     def predict(self, X, return_std: bool = False):

@@ -32,6 +32,12 @@ ESTIMATORS = [
     AutoregressiveDensityEstimator(
         architecture="pixelcnn", hidden_layer_sizes=(8, 8), max_iter=3, random_state=0
     ),
+    AutoregressiveDensityEstimator(
+        architecture="conv", hidden_layer_sizes=(8, 8), max_iter=3, random_state=0
+    ),
+    AutoregressiveDensityEstimator(
+        architecture="transformer", hidden_layer_sizes=(8, 8), max_iter=3, random_state=0
+    ),
     # contamination="auto" thresholds at the model's own 1 % tail, which a 3-epoch model
     # on 300 blobs rows may leave empty; the check wants both labels on the training set.
     AutoregressiveOutlierDetector(

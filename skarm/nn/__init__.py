@@ -2,7 +2,8 @@
 
 Nothing here knows about scikit-learn. A network respects *degrees*: output units of
 degree ``d`` depend only on input units of degree ``< d`` (MADE: any order; PixelCNN:
-degree = raster pixel index).
+degree = raster pixel index; the sequence networks: degree = position in one shared
+order).
 """
 
 from __future__ import annotations
@@ -12,18 +13,27 @@ from functools import partial
 from skarm.nn.arm import AutoregressiveModel, NetFactory
 from skarm.nn.made import MADE, MaskedLinear
 from skarm.nn.pixelcnn import GatedConvLayer, PixelCNN
+from skarm.nn.sequence import CausalConv1D, CausalTransformer, SequenceNet
 
 __all__ = [
     "AutoregressiveModel",
+    "CausalConv1D",
+    "CausalTransformer",
     "GatedConvLayer",
     "MADE",
     "MaskedLinear",
     "NetFactory",
     "PixelCNN",
+    "SequenceNet",
     "make_net_factory",
 ]
 
-_NETWORKS = {"made": MADE, "pixelcnn": PixelCNN}
+_NETWORKS = {
+    "made": MADE,
+    "pixelcnn": PixelCNN,
+    "conv": CausalConv1D,
+    "transformer": CausalTransformer,
+}
 
 
 def make_net_factory(name: str, **kwargs) -> NetFactory:

@@ -187,6 +187,7 @@ class AutoregressiveModel(nn.Module):
         x: Tensor | None = None,
         start: int = 0,
         context: Tensor | None = None,
+        cache: bool = True,
     ) -> Tensor:
         """Draw rows position by position (global torch RNG; seed it to repeat).
 
@@ -195,6 +196,12 @@ class AutoregressiveModel(nn.Module):
         the first ``start`` positions of the (shared) order; the rest are sampled. A
         conditional model needs ``context`` of shape ``(n_samples, n_context)``: row ``i``
         is drawn from ``p(x | context[i])``.
+
+        With ``cache=True`` a network that generates incrementally (``init_cache`` and
+        ``step``: the sequence networks) computes each position once, from a cache of
+        the earlier ones, instead of rerunning the whole network per position; the draws
+        are the same as with ``cache=False`` (same random numbers, same conditionals up
+        to float rounding).
         """
         if x is None:
             ref = next(self.parameters())
@@ -205,6 +212,8 @@ class AutoregressiveModel(nn.Module):
             x = x.clone()
         rows = torch.arange(x.shape[0], device=x.device)
         member = torch.randint(self.n_members, (x.shape[0],), device=x.device)
+        if cache and hasattr(self.net, "step") and len(self.orders) == 1 and not self.n_context:
+            return self._sample_cached(x, start, member)
         orders = self.orders[member % len(self.orders)]  # (n, D): each row's order
         for p in range(start, self.n_features):
             cols = orders[:, p]
@@ -216,4 +225,21 @@ class AutoregressiveModel(nn.Module):
                 if r.numel():
                     k = self._index_in_group[c]
                     x[r, c] = head.sample(params[i][member[r], r, k], k)
+        return x
+
+    def _sample_cached(self, x: Tensor, start: int, member: Tensor) -> Tensor:
+        """Incremental generation through the network's cache (one shared order)."""
+        n = x.shape[0]
+        rows = torch.arange(n, device=x.device)
+        state = self.net.init_cache(n, x)
+        previous = None
+        for p, col in enumerate(self.orders[0].tolist()):
+            i = int(self._group_of[col])
+            head, k = self.heads[i], int(self._index_in_group[col])
+            out = self.net.step(state, previous, p)  # (K, n, channels of position p)
+            if p >= start:
+                columns = self._index_in_group[col].expand(n)
+                x[:, col] = head.sample(out[member, rows, : head.n_params], columns)
+            if p + 1 < self.n_features:
+                previous = head.encode_column(x[:, col], k)
         return x

@@ -121,14 +121,13 @@ class _PixelCNNNet(nn.Module):
         return self.head(h)
 
 
-def _channel_index(degrees: Tensor, n_pixels: int, what: str) -> Tensor:
-    """``index[c, p]``: the unit holding channel ``c`` of pixel ``p`` (``-1`` if none)."""
+def _channel_index(degrees: Tensor, n_pixels: int, what: str, net: str = "PixelCNN") -> Tensor:
+    """``index[c, p]``: the unit holding channel ``c`` of pixel (position) ``p`` (``-1`` if
+    none)."""
     if degrees.dim() != 1:
-        raise ValueError(f"PixelCNN takes one row of {what} degrees, got shape {degrees.shape}.")
+        raise ValueError(f"{net} takes one row of {what} degrees, got shape {degrees.shape}.")
     if degrees.numel() == 0 or degrees.min() < 0 or degrees.max() >= n_pixels:
-        raise ValueError(
-            f"PixelCNN {what} degrees must lie in 0..{n_pixels - 1} (one per pixel of the image)."
-        )
+        raise ValueError(f"{net} {what} degrees must lie in 0..{n_pixels - 1} (one per position).")
     counts = torch.bincount(degrees, minlength=n_pixels)
     index = torch.full((int(counts.max()), n_pixels), -1, dtype=torch.long)
     slot = torch.zeros(n_pixels, dtype=torch.long)

@@ -1,0 +1,155 @@
+"""architecture="conv" and "transformer": causal by gradients, normalised, consistent, and
+cached sampling identical to naive recomputation."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import trapezoid
+
+from skarm import AutoregressiveDensityEstimator, load
+from skarm.nn import CausalConv1D, CausalTransformer
+
+from helpers import all_states, correlated_codes
+
+ARCHS = ["conv", "transformer"]
+
+
+def fast(arch, **kw):
+    return (
+        dict(architecture=arch, hidden_layer_sizes=(8, 8), max_iter=10, dropout=0.1, random_state=0)
+        | kw
+    )
+
+
+@pytest.mark.parametrize("cls", [CausalConv1D, CausalTransformer])
+@pytest.mark.parametrize("n_members", [1, 2])
+def test_masks_verified_by_gradients(cls, n_members):
+    """Output units of degree d have zero gradient with respect to every input unit of
+    degree >= d, and a non-zero one with respect to some earlier unit."""
+    torch.manual_seed(0)
+    in_deg = torch.tensor([0, 0, 1, 2, 2, 2, 3, 4, 5, 6])  # positions with 1-3 channels
+    out_deg = torch.tensor([0, 1, 2, 3, 4, 5, 6, 6, 5, 0])
+    net = cls(in_deg, out_deg, hidden_sizes=[8, 8], n_members=n_members).double()
+    x = torch.randn(3, len(in_deg), dtype=torch.float64, requires_grad=True)
+    out = net(x)
+    assert out.shape == (n_members, 3, len(out_deg))
+    for u in range(len(out_deg)):
+        (grad,) = torch.autograd.grad(out[:, :, u].sum(), x, retain_graph=True)
+        seen = grad.abs().sum(dim=0) > 0
+        assert not seen[in_deg >= out_deg[u]].any()
+        if out_deg[u] > 0:
+            assert seen[in_deg < out_deg[u]].any()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("ensemble_size", [1, 2])
+@pytest.mark.parametrize("encoding", ["ordinal", "onehot"])
+def test_probabilities_of_all_states_sum_to_one(arch, ensemble_size, encoding):
+    X = correlated_codes(n_features=4)
+    est = AutoregressiveDensityEstimator(
+        ensemble_size=ensemble_size, categorical_encoding=encoding, order="random", **fast(arch)
+    ).fit(X)
+    total = np.exp(est.score_samples(all_states([3] * 4))).sum()
+    assert abs(total - 1.0) < 1e-6
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_samples_follow_the_models_own_pmf_and_cached_equals_naive(arch):
+    X = correlated_codes()
+    est = AutoregressiveDensityEstimator(ensemble_size=2, **fast(arch)).fit(X)
+    pmf = np.exp(est.score_samples(all_states([3, 3, 3])))
+    S = est.sample(40_000, random_state=1)
+    empirical = np.bincount((S @ np.array([9, 3, 1])).astype(int), minlength=27) / len(S)
+    assert 0.5 * np.abs(empirical - pmf).sum() < 0.02
+    torch.manual_seed(3)
+    cached = est.module_.sample(5000)
+    torch.manual_seed(3)
+    naive = est.module_.sample(5000, cache=False)
+    assert torch.equal(cached, naive)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cached_sampling_equals_naive_on_mixed_columns_with_atoms_and_a_prefix(arch):
+    """Categorical, continuous (with atoms: a column-dependent input code) and Bernoulli
+    columns in a random order; full draws and prefix continuations."""
+    rng = np.random.RandomState(0)
+    n = 600
+    c = rng.randint(0, 3, n)
+    setting = rng.choice([0.0, 1.5, 4.0], n)  # repeated values: atoms
+    x = c + setting + 0.3 * rng.randn(n)
+    b = (x + rng.randn(n) > 2).astype(float)
+    X = np.column_stack([c, setting, x, b])
+    kinds = ["categorical", "mixture", "mixture", "bernoulli"]
+    est = AutoregressiveDensityEstimator(
+        distribution=kinds, order="random", atoms="auto", **fast(arch)
+    ).fit(X)
+    assert est.coder_.internal_atoms([1])[0].size == 3  # the settings are atoms
+    module = est.module_
+    for start in (0, 2):
+        x0 = torch.as_tensor(est.coder_.transform(X[:300]), dtype=torch.float64)
+        torch.manual_seed(7)
+        cached = module.sample(300, x=x0, start=start)
+        torch.manual_seed(7)
+        naive = module.sample(300, x=x0, start=start, cache=False)
+        discrete = ~torch.as_tensor(est.coder_.continuous)
+        assert torch.equal(cached[:, discrete], naive[:, discrete])
+        torch.testing.assert_close(cached, naive, rtol=1e-9, atol=1e-9)
+    draws = est.sample(500, random_state=0)
+    assert np.isfinite(est.score_samples(draws)).all()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_two_dimensional_density_integrates_to_one(arch):
+    rng = np.random.RandomState(0)
+    x0 = rng.normal(0.0, 1.0, 500)
+    X = np.column_stack([x0, np.sin(2 * x0) + 0.3 * rng.randn(500)])
+    est = AutoregressiveDensityEstimator(**fast(arch, max_iter=30)).fit(X)
+    g0, g1 = np.linspace(-7.0, 7.0, 401), np.linspace(-5.0, 5.0, 401)
+    A, B = np.meshgrid(g0, g1, indexing="ij")
+    density = np.exp(est.score_samples(np.column_stack([A.ravel(), B.ravel()]))).reshape(A.shape)
+    assert trapezoid(trapezoid(density, g1, axis=1), g0) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_dependence_is_learned_and_the_model_survives_pickle_and_save(arch, tmp_path):
+    X = correlated_codes(n=3000, n_features=6)
+    est = AutoregressiveDensityEstimator(
+        **fast(arch, hidden_layer_sizes=(16, 16), max_iter=40, ensemble_size=1)
+    ).fit(X[:2000])
+    freq = [np.bincount(X[:2000, j], minlength=3) / 2000 for j in range(6)]
+    independent = np.mean(sum(np.log(freq[j][X[2000:, j]]) for j in range(6)))
+    assert est.score(X[2000:]) > independent + 1.0
+    ref = est.score_samples(X[2000:]), est.sample(50, random_state=0)
+    for other in (pickle.loads(pickle.dumps(est)), load(_saved(est, tmp_path))):
+        np.testing.assert_allclose(other.score_samples(X[2000:]), ref[0], rtol=1e-12)
+        np.testing.assert_array_equal(other.sample(50, random_state=0), ref[1])
+
+
+def _saved(est, tmp_path):
+    path = tmp_path / "model.skarm"
+    est.save(path)
+    return path
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_ensemble_orders_and_uneven_transformer_widths_are_clear_errors(arch):
+    X = correlated_codes()
+    est = AutoregressiveDensityEstimator(order="ensemble", ensemble_size=2, **fast(arch))
+    with pytest.raises(ValueError, match="order='ensemble' needs architecture='made'"):
+        est.fit(X)
+    assert not hasattr(est, "module_")
+    if arch == "transformer":
+        with pytest.raises(ValueError, match="one repeated width"):
+            AutoregressiveDensityEstimator(**fast(arch, hidden_layer_sizes=(8, 16))).fit(X)
+
+
+def test_conv_receptive_field_follows_the_dilations():
+    net = CausalConv1D(range(100), range(100), hidden_sizes=[4] * 6)
+    assert net.receptive_field == 2 + (1 + 2 + 4 + 8 + 16 + 32)
+    torch.manual_seed(0)
+    x = torch.randn(1, 100, requires_grad=True)
+    (grad,) = torch.autograd.grad(net(x)[0, 0, 99], x)
+    seen = torch.nonzero(grad[0]).flatten()
+    assert seen.min() == 99 - net.receptive_field and seen.max() == 98
