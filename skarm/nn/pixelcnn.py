@@ -137,6 +137,28 @@ def _channel_index(degrees: Tensor, n_pixels: int, what: str, net: str = "PixelC
     return index
 
 
+def register_channel_gathers(
+    module: nn.Module, d_in: Tensor, d_out: Tensor, n_positions: int, net: str
+) -> tuple[int, int]:
+    """Register the buffers that lay units out as channels of positions and back.
+
+    ``module.in_index[c, p]`` is the input unit holding channel ``c`` of position ``p``
+    (or the appended zero unit ``n_in``, for positions with fewer channels);
+    ``module.out_flat[u]`` is the flat position ``c * D + p`` of the network's output map
+    that output unit ``u`` reads. Returns the input and output channel counts.
+    """
+    in_index = _channel_index(d_in, n_positions, "input", net)
+    out_index = _channel_index(d_out, n_positions, "output", net)
+    n_in = int(in_index.max()) + 1
+    module.register_buffer("in_index", torch.where(in_index < 0, n_in, in_index))
+    valid = out_index >= 0
+    flat = torch.arange(out_index.numel()).view_as(out_index)
+    out_flat = torch.empty(int(valid.sum()), dtype=torch.long)
+    out_flat[out_index[valid]] = flat[valid]
+    module.register_buffer("out_flat", out_flat)
+    return in_index.shape[0], out_index.shape[0]
+
+
 class PixelCNN(nn.Module):
     """Gated PixelCNN mapping encoded pixels to autoregressive distribution parameters.
 
@@ -184,22 +206,12 @@ class PixelCNN(nn.Module):
             raise ValueError("PixelCNN needs at least one gated layer (hidden_sizes).")
         self.image_shape = (height, width)
         n_pixels = height * width
-        in_index = _channel_index(torch.as_tensor(in_degrees, dtype=torch.long), n_pixels, "input")
-        out_index = _channel_index(
-            torch.as_tensor(out_degrees, dtype=torch.long), n_pixels, "output"
-        )
-        n_in = int(in_index.max()) + 1
-        # Input gather: unit ``n_in`` is an appended zero column (pixels with fewer channels).
-        self.register_buffer("in_index", torch.where(in_index < 0, n_in, in_index))
-        # Output gather: output unit ``u`` reads flat position ``c * D + p`` of the net's map.
-        valid = out_index >= 0
-        flat = torch.arange(out_index.numel()).view_as(out_index)
-        out_flat = torch.empty(int(valid.sum()), dtype=torch.long)
-        out_flat[out_index[valid]] = flat[valid]
-        self.register_buffer("out_flat", out_flat)
+        d_in = torch.as_tensor(in_degrees, dtype=torch.long)
+        d_out = torch.as_tensor(out_degrees, dtype=torch.long)
+        c_in, c_out = register_channel_gathers(self, d_in, d_out, n_pixels, "PixelCNN")
         self.n_members = int(n_members)
         self.nets = nn.ModuleList(
-            _PixelCNNNet(in_index.shape[0], out_index.shape[0], hidden_sizes, kernel_size, dropout)
+            _PixelCNNNet(c_in, c_out, hidden_sizes, kernel_size, dropout)
             for _ in range(self.n_members)
         )
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from skarm.nn.made import Dropout
-from skarm.nn.pixelcnn import _channel_index
+from skarm.nn.pixelcnn import register_channel_gathers
 
 __all__ = ["CausalConv1D", "CausalTransformer", "SequenceNet"]
 
@@ -73,17 +73,9 @@ class SequenceNet(nn.Module):
                 f"shape {tuple(d_in.shape)} (use order=None or 'random', not 'ensemble')."
             )
         self.n_positions = int(max(d_in.max(), d_out.max())) + 1
-        in_index = _channel_index(d_in, self.n_positions, "input", name)
-        out_index = _channel_index(d_out, self.n_positions, "output", name)
-        n_in = int(in_index.max()) + 1
-        # Input gather: unit ``n_in`` is an appended zero column (positions with fewer channels).
-        self.register_buffer("in_index", torch.where(in_index < 0, n_in, in_index))
-        valid = out_index >= 0
-        flat = torch.arange(out_index.numel()).view_as(out_index)
-        out_flat = torch.empty(int(valid.sum()), dtype=torch.long)
-        out_flat[out_index[valid]] = flat[valid]
-        self.register_buffer("out_flat", out_flat)
-        self.in_channels, self.out_channels = in_index.shape[0], out_index.shape[0]
+        self.in_channels, self.out_channels = register_channel_gathers(
+            self, d_in, d_out, self.n_positions, name
+        )
         self.n_members = int(n_members)
         self.nets = nn.ModuleList(
             make_member(self.in_channels, self.out_channels, self.n_positions)
