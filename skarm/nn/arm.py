@@ -233,9 +233,10 @@ class AutoregressiveModel(nn.Module):
         rows = torch.arange(n, device=x.device)
         state = self.net.init_cache(n, x)
         previous = None
+        # Host-side lookups, read once: no device sync per position.
+        group_of, index_in_group = self._group_of.tolist(), self._index_in_group.tolist()
         for p, col in enumerate(self.orders[0].tolist()):
-            i = int(self._group_of[col])
-            head, k = self.heads[i], int(self._index_in_group[col])
+            head, k = self.heads[group_of[col]], index_in_group[col]
             out = self.net.step(state, previous, p)  # (K, n, channels of position p)
             if p >= start:
                 columns = self._index_in_group[col].expand(n)
