@@ -16,6 +16,12 @@ Like :class:`skarm.nn.MADE`, the network is built from *degrees* (the order posi
 each input and output unit), so :class:`skarm.nn.AutoregressiveModel` can use it with any
 head: degree ``p`` is pixel ``p`` in raster order, and the units sharing a degree are
 that pixel's channels.
+
+The network also generates *incrementally* (:meth:`PixelCNN.step`): since the vertical
+stack of row ``i`` reads only rows ``< i``, it is computed for every layer once per row,
+when row ``i - 1`` is complete; the horizontal stack is then computed one pixel at a
+time, from a cache of the current row of each layer. A step costs about what one pixel
+of the full pass costs, so drawing ``D`` pixels costs about one pass instead of ``D``.
 """
 
 from __future__ import annotations
@@ -89,6 +95,62 @@ class GatedConvLayer(nn.Module):
             out_h = out_h + h
         return _gate(hv), out_h
 
+    def vertical_row(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """The vertical stack of one image row, for incremental generation.
+
+        Parameters
+        ----------
+        rows : Tensor, shape (n, C_in, kernel_size // 2 + 1, W + 2 * (kernel_size // 2) + 1)
+            The rows of the input vertical stack that the kernel reads for this row
+            (the ``kernel_size // 2 + 1`` rows above it for the first layer, the
+            ``kernel_size // 2`` rows above and the row itself for later ones), zero
+            padded by ``kernel_size // 2 + 1`` columns on the left and
+            ``kernel_size // 2`` on the right.
+
+        Returns
+        -------
+        v : Tensor, shape (n, C, W)
+            The gated row: this row of the next layer's vertical stack.
+        link : Tensor, shape (n, 2 * C, W)
+            The 1x1 link of the pre-activation, added to the horizontal stack.
+        """
+        hv = self.vertical(rows[..., 1:])  # the extra left column is for the horizontal
+        return _gate(hv)[:, :, 0], self.link(hv)[:, :, 0]
+
+    def horizontal_pixel(self, row: Tensor, link: Tensor, j: int) -> Tensor:
+        """The horizontal stack at column ``j`` of the current row.
+
+        Parameters
+        ----------
+        row : Tensor, shape (n, C_in, W + kernel_size // 2 + 1 + extra)
+            The current row of the input horizontal stack, zero padded by
+            ``kernel_size // 2 + 1`` columns on the left (any right padding is ignored),
+            filled up to column ``j``
+            (up to ``j - 1`` for the first layer, which does not read column ``j``).
+        link : Tensor, shape (n, 2 * C)
+            The vertical stack's link at this pixel (:meth:`vertical_row`).
+        j : int
+            The column.
+
+        Returns
+        -------
+        Tensor, shape (n, C)
+            The layer's horizontal output at this pixel, as :meth:`forward` computes it.
+        """
+        p = self.half
+        start = j if self.first else j + 1  # the kernel's columns j - p - 1.. or j - p..
+        window = row[:, :, start : start + p + 1].flatten(1)
+        hh = F.linear(window, self.horizontal.weight.flatten(1), self.horizontal.bias)
+        out_h = _pointwise(self.out, self.dropout(_gate(hh + link)))
+        if self.residual:
+            out_h = out_h + row[:, :, j + p + 1]
+        return out_h
+
+
+def _pointwise(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """A 1x1 convolution applied to one pixel ``x`` of shape ``(n, C_in)``."""
+    return F.linear(x, conv.weight.flatten(1), conv.bias)
+
 
 class _PixelCNNNet(nn.Module):
     """One gated PixelCNN: ``(n, C_in, H, W) -> (n, C_out, H, W)``."""
@@ -119,6 +181,43 @@ class _PixelCNNNet(nn.Module):
         for layer in self.layers:
             v, h = layer(v, h)
         return self.head(h)
+
+    def init_cache(self, n: int, like: Tensor, width: int) -> dict:
+        """Zero row buffers for ``n`` images ``width`` pixels wide (see :meth:`step`)."""
+        half = self.layers[0].half
+        padded = width + 2 * half + 1
+        # Layer l's output stacks: the last half + 1 rows of v (the rows the next layer's
+        # vertical kernel reads), the current row of h and of the vertical link.
+        return {
+            "v": [like.new_zeros(n, m.out.out_channels, half + 1, padded) for m in self.layers],
+            "h": [like.new_zeros(n, m.out.out_channels, padded - half) for m in self.layers],
+            "link": [None] * len(self.layers),
+        }
+
+    def step(self, cache: dict, image: Tensor, i: int, j: int) -> Tensor:
+        """Outputs ``(n, out_channels)`` at pixel ``(i, j)``.
+
+        ``image`` is the padded input image, filled up to pixel ``(i, j - 1)`` (top
+        padding ``kernel_size // 2 + 1`` rows, left ``kernel_size // 2 + 1`` and right
+        ``kernel_size // 2`` columns). Pixels must be stepped in raster order.
+        """
+        layers = self.layers
+        half = layers[0].half
+        width = image.shape[3] - 2 * half - 1
+        if j == 0:  # row i - 1 is complete: the vertical stacks of row i, layer by layer
+            rows = image[:, :, i : i + half + 1]
+            for k, layer in enumerate(layers):
+                v_row, cache["link"][k] = layer.vertical_row(rows)
+                v = cache["v"][k].roll(-1, dims=2)  # drop the oldest row, last one is row i
+                v[:, :, -1, half + 1 : half + 1 + width] = v_row
+                cache["v"][k] = rows = v
+        h = image[:, :, i + half + 1]
+        for layer, h_next, link in zip(layers, cache["h"], cache["link"], strict=True):
+            h_next[:, :, j + half + 1] = layer.horizontal_pixel(h, link[:, :, j], j)
+            h = h_next
+        head = self.head
+        hidden = F.relu(_pointwise(head[1], F.relu(h[:, :, j + half + 1])))
+        return _pointwise(head[3], hidden)
 
 
 def _channel_index(degrees: Tensor, n_pixels: int, what: str, net: str = "PixelCNN") -> Tensor:
@@ -221,3 +320,57 @@ class PixelCNN(nn.Module):
         padded = torch.cat([x, x.new_zeros(n, 1)], dim=1)
         image = padded[:, self.in_index].view(n, -1, *self.image_shape)
         return torch.stack([net(image).reshape(n, -1)[:, self.out_flat] for net in self.nets])
+
+    def init_cache(self, n: int, like: Tensor) -> dict:
+        """An empty generation cache for ``n`` rows.
+
+        Parameters
+        ----------
+        n : int
+            Number of images generated side by side.
+        like : Tensor
+            Its dtype and device are the cache's.
+
+        Returns
+        -------
+        dict
+            The input image, zero padded and filled pixel by pixel by :meth:`step`, and
+            per member the row buffers of every layer's stacks.
+        """
+        height, width = self.image_shape
+        half = self.nets[0].layers[0].half
+        channels = self.in_index.shape[0]
+        image = like.new_zeros(n, channels, height + half + 1, width + 2 * half + 1)
+        members = [net.init_cache(n, like, width) for net in self.nets]
+        return {"image": image, "members": members}
+
+    def step(self, cache: dict, previous: Tensor | None, p: int) -> Tensor:
+        """Outputs at pixel ``p`` (raster order) from the pixels before it.
+
+        Parameters
+        ----------
+        cache : dict
+            From :meth:`init_cache`, updated in place; pixels must be stepped in turn
+            from 0.
+        previous : Tensor of shape (n, c) or None
+            The encoded channels of pixel ``p - 1``, ``c <= in_channels`` (the missing
+            channels are zero, as in :meth:`forward`); None at ``p == 0``.
+        p : int
+            The pixel.
+
+        Returns
+        -------
+        Tensor, shape (n_members, n, out_channels)
+            Output channel ``j`` is the ``j``-th output unit of degree ``p``: the same
+            values as :meth:`forward` gives those units once pixels ``< p`` are set.
+        """
+        image = cache["image"]
+        width = self.image_shape[1]
+        half = self.nets[0].layers[0].half
+        if previous is not None:
+            r, c = divmod(p - 1, width)
+            image[:, : previous.shape[1], r + half + 1, c + half + 1] = previous
+        i, j = divmod(p, width)
+        return torch.stack(
+            [net.step(c, image, i, j) for net, c in zip(self.nets, cache["members"], strict=True)]
+        )
