@@ -1,14 +1,15 @@
-"""Cached versus naive sampling for architecture="conv" and "transformer".
+"""Cached versus naive sampling for architecture="conv", "transformer" and "pixelcnn".
 
 Usage::
 
     python benchmarks/bench_sampling.py [--n-samples 2000] [--naive-positions 16]
+        [--architectures conv transformer pixelcnn] [--sides 8 28]
 
 For D = 64 (8 x 8 binary images) and D = 784 (synthetic 28 x 28 binary images) a model
-of each architecture (default widths, one network) is fitted for one epoch (speed does
-not depend on training), then ``module_.sample`` draws ``--n-samples`` rows with the
-cache (one network step per variable) and without it (the whole network rerun per
-variable), from the same seed.
+of each architecture (default widths, one network; the PixelCNN reads each row as a
+``side x side`` image) is fitted for one epoch (speed does not depend on training), then
+``module_.sample`` draws ``--n-samples`` rows with the cache (one network step per
+variable) and without it (the whole network rerun per variable), from the same seed.
 
 - D = 64: both draws are complete; the script checks that they are identical.
 - D = 784: the naive draw would take hours on 2 cores, so its time is measured over the
@@ -25,6 +26,8 @@ import numpy as np
 import torch
 
 from skarm import AutoregressiveDensityEstimator
+
+ARCHITECTURES = ("conv", "transformer", "pixelcnn")
 
 
 class _Stop(Exception):
@@ -58,18 +61,29 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-samples", type=int, default=2000)
     parser.add_argument("--naive-positions", type=int, default=16)
+    parser.add_argument(
+        "--architectures",
+        nargs="+",
+        choices=ARCHITECTURES,
+        default=list(ARCHITECTURES),
+        help="which architectures to run (default: all)",
+    )
+    parser.add_argument(
+        "--sides", nargs="+", type=int, default=[8, 28], help="image sides: D = side**2"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     rng = np.random.RandomState(0)
     print(f"torch threads={torch.get_num_threads()} n_samples={args.n_samples}")
     print("| architecture | D | cached (s) | naive (s) | speed-up | identical |")
     print("|---|---|---|---|---|---|")
-    for side in (8, 28):
+    for side in args.sides:
         d = side * side
         X = (rng.rand(600, d) < 0.3).astype(float)
-        for arch in ("conv", "transformer"):
+        for arch in args.architectures:
+            shape = dict(image_shape=(side, side)) if arch == "pixelcnn" else {}
             est = AutoregressiveDensityEstimator(
-                architecture=arch, ensemble_size=1, max_iter=1, random_state=0
+                architecture=arch, ensemble_size=1, max_iter=1, random_state=0, **shape
             ).fit(X)
             module = est.module_
             torch.manual_seed(0)
