@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_digits.py                 # default estimator + references
     python benchmarks/bench_digits.py --grid          # also the documented small grid search
     python benchmarks/bench_digits.py --config '{"alpha": 3.0}'   # one configuration
+    python benchmarks/bench_digits.py --architectures   # one network of each, side by side
 
 Split as in the intro_dgm book code: train on rows 0-1349, test on rows 1350-1796.
 """
@@ -52,6 +53,11 @@ def main():
     parser.add_argument("--grid-only", action="store_true", help="run only the grid search")
     parser.add_argument("--config", type=json.loads, default=None, help="extra params as JSON")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--architectures",
+        action="store_true",
+        help="one network (ensemble_size=1) of every architecture, default widths",
+    )
     args = parser.parse_args()
     train, test = digits_split()
     print("| model | test NLL (nats/image) | epochs | fit time (s) |")
@@ -64,6 +70,8 @@ def main():
         return
     if args.grid_only:
         return run_grid(args.seed, train, test)
+    if args.architectures:
+        return run_architectures(args.seed, train, test)
     fit_and_report(
         "skarm default", AutoregressiveDensityEstimator(random_state=args.seed), train, test
     )
@@ -81,6 +89,24 @@ def main():
     )
     if args.grid:
         run_grid(args.seed, train, test)
+
+
+#: One network of each architecture at its default width; the PixelCNN reads 8 x 8 images.
+ARCHITECTURES = {
+    "made": {},
+    "conv": {},
+    "transformer": {},
+    "pixelcnn": {"image_shape": (8, 8)},
+}
+
+
+def run_architectures(seed, train, test):
+    """Every architecture side by side: one network each, otherwise the defaults."""
+    for arch, extra in ARCHITECTURES.items():
+        est = AutoregressiveDensityEstimator(
+            architecture=arch, ensemble_size=1, random_state=seed, **extra
+        )
+        fit_and_report(f"skarm architecture={arch!r}, ensemble_size=1", est, train, test)
 
 
 def run_grid(seed, train, test):

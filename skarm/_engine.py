@@ -180,9 +180,12 @@ class Trainer:
         # The Gaussian part of the prior enters as Adam's (coupled, L2) weight decay on the
         # weights: its gradient alpha (1 - l1_ratio) W / n is exactly that of the penalty,
         # without building the penalty's graph at every step. The L1 part is in the loss.
+        # Frozen parameters (requires_grad=False, e.g. the lower layers when fine-tuning)
+        # are left out of Adam: no step, no weight decay, no moments.
         weights = [m.weight for m in _weight_layers(module)]
         taken = {id(w) for w in weights}
-        others = [p for p in module.parameters() if id(p) not in taken]
+        others = [p for p in module.parameters() if id(p) not in taken and p.requires_grad]
+        weights = [w for w in weights if w.requires_grad]
         self.optimizer = _adam(
             [{"params": weights}, {"params": others, "weight_decay": 0.0}],
             config.learning_rate_init,

@@ -50,7 +50,8 @@ hidden_layer_sizes, image_shape, dropout, ensemble_size, order, dequantize, atom
 alpha, l1_ratio, batch_size, learning_rate_init, learning_rate, max_iter, \
 early_stopping, validation_fraction, n_iter_no_change, tol, max_grad_norm, \
 eval_batch_size, device, \
-random_state, verbose, warm_start : see AutoregressiveDensityEstimator
+random_state, verbose, warm_start, trainable_layers, subsample_dimensions : \
+see AutoregressiveDensityEstimator
         The density model's parameters, with the same meaning and defaults except
         three, which make a smoother density: ``ensemble_size=1``, ``atoms=None`` and,
         for "made", ``hidden_layer_sizes=None`` meaning one hidden layer of 128 units
@@ -139,6 +140,8 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         random_state=None,
         verbose=0,
         warm_start=False,
+        trainable_layers="all",
+        subsample_dimensions=None,
     ):
         super().__init__(
             distribution=distribution,
@@ -169,6 +172,8 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            trainable_layers=trainable_layers,
+            subsample_dimensions=subsample_dimensions,
         )
         self.contamination = contamination
         self.trim = trim

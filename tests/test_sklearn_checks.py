@@ -33,6 +33,13 @@ ESTIMATORS = [
         architecture="pixelcnn", hidden_layer_sizes=(8, 8), max_iter=3, random_state=0
     ),
     AutoregressiveDensityEstimator(
+        subsample_dimensions=0.5,
+        trainable_layers="output",
+        max_iter=3,
+        hidden_layer_sizes=(16,),
+        random_state=0,
+    ),
+    AutoregressiveDensityEstimator(
         architecture="conv", hidden_layer_sizes=(8, 8), max_iter=3, random_state=0
     ),
     AutoregressiveDensityEstimator(

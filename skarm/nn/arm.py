@@ -109,8 +109,8 @@ class AutoregressiveModel(nn.Module):
     def n_members(self) -> int:
         return int(getattr(self.net, "n_members", 1))
 
-    def _params(self, x: Tensor, context: Tensor | None = None) -> list[Tensor]:
-        """Run the network; per-group parameters of shape ``(K, n, c_g, P_g)``."""
+    def _net_input(self, x: Tensor, context: Tensor | None) -> Tensor:
+        """The encoded row (context first) the network reads, shape ``(n, n_in)``."""
         n = x.shape[0]
         encoded = [
             head.encode(x[:, self._cols(i)]).reshape(n, -1) for i, head in enumerate(self.heads)
@@ -119,7 +119,12 @@ class AutoregressiveModel(nn.Module):
             if context is None or context.shape != (n, self.n_context):
                 raise ValueError(f"This model needs a context of shape ({n}, {self.n_context}).")
             encoded.insert(0, context.to(x.dtype))
-        out = self.net(torch.cat(encoded, dim=1) if len(encoded) > 1 else encoded[0])
+        return torch.cat(encoded, dim=1) if len(encoded) > 1 else encoded[0]
+
+    def _params(self, x: Tensor, context: Tensor | None = None) -> list[Tensor]:
+        """Run the network; per-group parameters of shape ``(K, n, c_g, P_g)``."""
+        n = x.shape[0]
+        out = self.net(self._net_input(x, context))
         if out.dim() == 2:
             out = out.unsqueeze(0)
         params = []
@@ -167,6 +172,51 @@ class AutoregressiveModel(nn.Module):
         out = torch.empty_like(lp[0])
         out[:, order] = torch.logsumexp(log_w + in_order, dim=0)
         return out
+
+    def subsampled_log_prob(
+        self, x: Tensor, n_columns: int, context: Tensor | None = None
+    ) -> Tensor:
+        """Unbiased estimate of the members' mean ``(1/K) sum_k log p_k(x)`` from a random
+        subset of the columns, shape ``(n,)`` (the dimension-subsampled objective).
+
+        ``n_columns`` columns ``S`` are drawn without replacement (torch's global CPU
+        RNG, on the host: no device sync) and ``(D / |S|) sum_{j in S} log p_k(x_j | x_<j)``
+        is returned: every column enters with probability ``|S| / D``, so its
+        expectation over ``S`` is ``log p_k(x)`` exactly, and so is that of its
+        gradient. Only the heads of ``S`` are evaluated, and a network with
+        ``forward_units`` (MADE) computes only their output units.
+        """
+        d = self.n_features
+        chosen = torch.zeros(d, dtype=torch.bool)
+        chosen[torch.randperm(d)[: max(1, min(int(n_columns), d))]] = True
+        picked, units = [], []
+        for i, head in enumerate(self.heads):
+            cols, offset, _ = self._groups[i]
+            local = chosen[cols].nonzero()[:, 0]  # host tensors: no device sync
+            picked.append(local)
+            units.append(offset + (local[:, None] * head.n_params + torch.arange(head.n_params)))
+        units = torch.cat([u.flatten() for u in units]).to(x.device, non_blocking=True)
+        net_input = self._net_input(x, context)
+        forward_units = getattr(self.net, "forward_units", None)
+        if forward_units is not None:
+            out = forward_units(net_input, units)
+        else:
+            out = self.net(net_input)
+            out = out.unsqueeze(0) if out.dim() == 2 else out
+            out = out[..., units]
+        n_members, n = out.shape[0], x.shape[0]
+        total, start = x.new_zeros(n_members, n), 0
+        for i, head in enumerate(self.heads):
+            local = picked[i].to(x.device, non_blocking=True)
+            size = len(picked[i]) * head.n_params
+            if size == 0:
+                continue
+            params = out[..., start : start + size].reshape(-1, head.n_params)
+            start += size
+            values = x[:, self._cols(i)[local]].expand(n_members, -1, -1).reshape(-1)
+            dist = head.distribution(params, local.repeat(n_members * n))
+            total = total + dist.log_prob(values).view(n_members, n, -1).sum(dim=2)
+        return total.mean(dim=0) * (d / int(chosen.sum()))
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Per-row log-likelihood, shape ``(n,)``.

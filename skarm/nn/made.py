@@ -88,15 +88,25 @@ class MaskedLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map ``x`` of shape ``(K, n, in_features)`` to ``(K, n, out_features)``."""
-        if self.weight.shape[0] == 1:  # one member: plain linear is faster than bmm
-            # squeeze/view (not indexing) so that backward stays a view, not a scatter.
-            bias = None if self.bias is None else self.bias.view(-1)
-            weight = self.weight.squeeze(0) * self.mask.squeeze(0)
-            return F.linear(x.squeeze(0), weight, bias).unsqueeze(0)
-        weight = (self.weight * self.mask).transpose(1, 2)
-        if self.bias is None:
-            return torch.bmm(x, weight)
-        return torch.baddbmm(self.bias, x, weight)
+        return _masked_linear(x, self.weight, self.mask, self.bias)
+
+    def forward_rows(self, x: Tensor, rows: Tensor) -> Tensor:
+        """Only the output units ``rows``: ``(K, n, len(rows))``, the same values as
+        ``forward(x)[..., rows]`` for a fraction of the work."""
+        bias = None if self.bias is None else self.bias[:, :, rows]
+        return _masked_linear(x, self.weight[:, rows], self.mask[:, rows], bias)
+
+
+def _masked_linear(x: Tensor, weight: Tensor, mask: Tensor, bias: Tensor | None) -> Tensor:
+    """``x_k (W_k ⊙ M_k)^T + b_k`` for every member ``k``."""
+    if weight.shape[0] == 1:  # one member: plain linear is faster than bmm
+        # squeeze/view (not indexing) so that backward stays a view, not a scatter.
+        bias = None if bias is None else bias.view(-1)
+        return F.linear(x.squeeze(0), weight.squeeze(0) * mask.squeeze(0), bias).unsqueeze(0)
+    weight = (weight * mask).transpose(1, 2)
+    if bias is None:
+        return torch.bmm(x, weight)
+    return torch.baddbmm(bias, x, weight)
 
 
 def _as_members(degrees: Sequence | Tensor) -> Tensor:
@@ -185,4 +195,17 @@ class MADE(nn.Module):
         out = self.output(self.hidden(x))
         if self.direct is not None:
             out = out + self.direct(x)
+        return out
+
+    def forward_units(self, x: Tensor, units: Tensor) -> Tensor:
+        """Only the output units ``units``: ``(n_members, n, len(units))``.
+
+        The same values as ``forward(x)[..., units]``; the output layer, most of the
+        work when there are many output units (e.g. categorical pixels), is computed
+        for the requested units only (the dimension-subsampled objective).
+        """
+        x = x.unsqueeze(0).expand(self.n_members, -1, -1)
+        out = self.output.forward_rows(self.hidden(x), units)
+        if self.direct is not None:
+            out = out + self.direct.forward_rows(x, units)
         return out
