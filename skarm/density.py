@@ -89,8 +89,8 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         gated residual blocks with dilations 1, 2, 4, ...), for sequences and
         time-series windows. "transformer": a small causal transformer over the
         variables with learned positional embeddings. Both share weights across
-        positions and sample with a cache (one network step per drawn variable, not a
-        full pass); neither takes ``order="ensemble"``.
+        positions; neither takes ``order="ensemble"``. These two and "pixelcnn" sample
+        with a cache (one network step per drawn variable, not a full pass).
     hidden_layer_sizes : tuple of int or None, default=None
         Hidden widths: of the masked layers for "made" (None: ``(512,)``), of the gated
         convolutional layers (channels) for "pixelcnn" (None: ``(64,) * 6``), of the

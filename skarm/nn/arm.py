@@ -248,8 +248,9 @@ class AutoregressiveModel(nn.Module):
         is drawn from ``p(x | context[i])``.
 
         With ``cache=True`` a network that generates incrementally (``init_cache`` and
-        ``step``: the sequence networks) computes each position once, from a cache of
-        the earlier ones, instead of rerunning the whole network per position; the draws
+        ``step``: the PixelCNN and the sequence networks) computes each position once,
+        from a cache of the earlier ones, instead of rerunning the whole network per
+        position; the draws
         are the same as with ``cache=False`` (same random numbers, same conditionals up
         to float rounding).
         """
