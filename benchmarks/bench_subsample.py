@@ -3,11 +3,17 @@
 Usage::
 
     python benchmarks/bench_subsample.py [--fractions 1 0.5 0.25 0.1] [--sides 8 28]
+    python benchmarks/bench_subsample.py --steps-only    # the cost of a training step only
 
-For each data set, one MADE (``ensemble_size=1``, otherwise the defaults) is fitted
-with ``subsample_dimensions`` = each fraction (1 = the ordinary objective), side by side
-in one run, and the script prints the fit time, epochs, seconds per epoch and test NLL
-(nats per image).
+For each data set, one MADE (``ensemble_size=1``, otherwise the defaults) with
+``subsample_dimensions`` = each fraction (1 = the ordinary objective), side by side in
+one run:
+
+1. the cost of a training step (forward, backward, Adam; batch 128): each fraction
+   trains ``--rounds`` epochs in turn, round-robin, so that the fractions share any
+   change in the machine's load; the median epoch gives milliseconds per step;
+2. a full fit (early stopping as by default, at most ``--max-iter`` epochs): test NLL
+   (nats per image), epochs and fit time.
 
 - ``8``: sklearn's digits, 8 x 8 = 64 categorical pixels of 17 levels, the intro_dgm
   split (train rows 0-1349, test 1350-1796).
@@ -21,9 +27,12 @@ import time
 import warnings
 
 import numpy as np
+import torch
 from scipy.ndimage import zoom
 
 from skarm import AutoregressiveDensityEstimator
+from skarm._engine import Trainer
+from skarm.density import _training_log_lik
 
 from _digits import digits_split
 
@@ -41,24 +50,66 @@ def images(side: int):
     return up(train), up(test)
 
 
+def _estimator(fraction, seed):
+    return AutoregressiveDensityEstimator(
+        ensemble_size=1,
+        subsample_dimensions=None if fraction >= 1 else fraction,
+        n_categories=17,
+        random_state=seed,
+    )
+
+
+def step_costs(train, fractions, rounds, seed):
+    """Median milliseconds per training step of each fraction, epochs run round-robin."""
+    est = _estimator(1.0, seed).set_params(max_iter=1).fit(train[:256])  # column typing
+    z = torch.as_tensor(est.coder_.transform(train), dtype=torch.float32)
+    trainers = {}
+    for fraction in fractions:
+        torch.manual_seed(seed)
+        module = est._build(est.coder_, est.order_).float()
+        n_columns = _estimator(fraction, seed)._n_subsampled_columns(z.shape[1])
+        log_lik = _training_log_lik(None, n_columns)
+        trainers[fraction] = Trainer(module, log_lik, est._train_config())
+        trainers[fraction]._epoch((z,), len(z))  # warm-up
+    times = {f: [] for f in fractions}
+    steps = -(-len(z) // est.batch_size)
+    for _ in range(rounds):
+        for fraction, trainer in trainers.items():
+            t0 = time.perf_counter()
+            trainer._epoch((z,), len(z))
+            times[fraction].append((time.perf_counter() - t0) / steps * 1e3)
+    return {f: float(np.median(t)) for f, t in times.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.5, 0.25, 0.1])
     parser.add_argument("--sides", type=int, nargs="+", default=[8, 28])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps-only", action="store_true", help="skip the full fits")
+    parser.add_argument("--fit-sides", type=int, nargs="+", default=None, help="fit these only")
+    parser.add_argument("--max-iter", type=int, default=500, help="epoch cap of the fits")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    print(f"torch threads={torch.get_num_threads()}")
+    print("| D | subsample_dimensions | ms per step | speed-up |")
+    print("|---|---|---|---|")
+    for side in args.sides:
+        train, _ = images(side)
+        costs = step_costs(train, args.fractions, args.rounds, args.seed)
+        for fraction, ms in costs.items():
+            speedup = costs[args.fractions[0]] / ms
+            print(f"| {side * side} | {fraction:g} | {ms:.1f} | {speedup:.2f}x |", flush=True)
+    if args.steps_only:
+        return
+    print()
     print("| D | subsample_dimensions | test NLL (nats/image) | epochs | fit (s) | s/epoch |")
     print("|---|---|---|---|---|---|")
-    for side in args.sides:
+    for side in args.fit_sides or args.sides:
         train, test = images(side)
         for fraction in args.fractions:
-            est = AutoregressiveDensityEstimator(
-                ensemble_size=1,
-                subsample_dimensions=None if fraction >= 1 else fraction,
-                n_categories=17,
-                random_state=args.seed,
-            )
+            est = _estimator(fraction, args.seed).set_params(max_iter=args.max_iter)
             t0 = time.perf_counter()
             est.fit(train)
             seconds = time.perf_counter() - t0
