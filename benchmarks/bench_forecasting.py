@@ -108,15 +108,22 @@ def horizon_log_lik(est, w: np.ndarray, k: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- AutoReg
-def fit_autoreg(train: np.ndarray, k: int):
-    """AR(p) with a constant, p <= k by AIC; (results, lags, c, phi, sigma^2)."""
+def fit_autoreg(train: np.ndarray, k: int, diff: bool = False):
+    """AR(p) with a constant, p <= k by AIC; (results, lags, c, phi, sigma^2).
+
+    With ``diff`` the AR(p), p <= k - 1, is fitted to the differences (an ARIMA(p, 1, 0)
+    with drift) and returned as the equivalent AR(p + 1) of the levels:
+    ``(1 - L)(1 - sum_i phi_i L^i) = 1 - sum_i phi*_i L^i``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' frequency / future warnings
-        sel = ar_select_order(train, maxlag=k, ic="aic", trend="c")
+        data = np.diff(train) if diff else train
+        sel = ar_select_order(data, maxlag=k - 1 if diff else k, ic="aic", trend="c")
         res = sel.model.fit()
     lags = list(sel.ar_lags or [])
     phi = np.zeros(max(lags, default=0))
     phi[np.asarray(lags, dtype=int) - 1] = res.params[1:]
+    if diff:
+        phi = -np.convolve(np.r_[1.0, -phi], [1.0, -1.0])[1:]
     return res, lags, float(res.params[0]), phi, float(res.sigma2)
 
 
@@ -198,8 +205,9 @@ def table(records: list[dict]) -> str:
         ar = [r for r in rows if r["model"] == "autoreg"]
         labels = dict.fromkeys(r["label"] for r in rows if r["model"] == "skarm")
         for r in ar:
+            what = "AutoReg on differences" if r["label"] == "diff" else "AutoReg"
             lines.append(
-                f"| {name} | AutoReg (p = {r['p']} by AIC) | – | – | {r['val_ll']:.2f} | "
+                f"| {name} | {what} (p = {r['p']} by AIC) | – | – | {r['val_ll']:.2f} | "
                 f"{r['test_ll']:.2f} | {r['test_ll'] / r['h']:.3f} | {r['coverage90']:.1%} | "
                 f"{r['mae']:.3f} | {r['seconds']:.1f} |"
             )
@@ -224,11 +232,12 @@ def table(records: list[dict]) -> str:
                     f"{np.mean(col['coverage90']):.1%} | {np.mean(col['mae']):.3f} | "
                     f"{np.mean([r['seconds'] for r in sk]):.0f} |"
                 )
-            if ar and sk:
-                gap = np.mean([r["test_ll"] for r in sk]) - ar[0]["test_ll"]
-                wins = sum(r["test_ll"] > ar[0]["test_ll"] for r in sk)
+            for r_ar in ar:
+                what = "AutoReg on differences" if r_ar["label"] == "diff" else "AutoReg"
+                gap = np.mean([r["test_ll"] for r in sk]) - r_ar["test_ll"]
+                wins = sum(r["test_ll"] > r_ar["test_ll"] for r in sk)
                 summary.append(
-                    f"{name}, skarm ({label}) − AutoReg: {gap:+.2f} nats per window "
+                    f"{name}, skarm ({label}) − {what}: {gap:+.2f} nats per window "
                     f"({gap / sk[0]['h']:+.3f} per step); skarm ahead for {wins} of "
                     f"{len(sk)} seeds."
                 )
@@ -248,6 +257,9 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=25)
     parser.add_argument("--paths", type=int, default=200, help="sample paths per forecast")
     parser.add_argument("--out", default="benchmarks/results/forecasting.jsonl", type=Path)
+    parser.add_argument(
+        "--diff", action="store_true", help="skarm models first differences (and AutoReg too)"
+    )
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
     if args.table_only:
@@ -272,42 +284,53 @@ def main() -> None:
     done = {(r["set"], r["model"], r["label"], r["split"]) for r in read_records(args.out)}
     truth = test_w[:, k:]
 
-    if (name, "autoreg", None, None) not in done:
+    for label in [None, "diff"] if args.diff else [None]:
+        if (name, "autoreg", label, None) in done:
+            continue
         start = time.perf_counter()
-        res, lags, c, phi, sigma2 = fit_autoreg(x[:n_train], k)
+        res, lags, c, phi, sigma2 = fit_autoreg(x[:n_train], k, diff=label == "diff")
         seconds = time.perf_counter() - start
         ll, one_step, mean, sd = autoreg_scores(test_w, k, c, phi, sigma2)
-        check_autoreg(x, n_train - k, k, h, res, lags, one_step, mean, sd, sigma2)
+        if label is None:
+            check_autoreg(x, n_train - k, k, h, res, lags, one_step, mean, sd, sigma2)
         coverage, mae = forecast_stats(truth, mean - Z90 * sd, mean + Z90 * sd, mean)
-        _, _, cv, phiv, s2v = fit_autoreg(x[:n_fit], k)  # the validation stretch's AR
+        # The validation stretch's AR: chosen and fitted on the values before it.
+        _, _, cv, phiv, s2v = fit_autoreg(x[:n_fit], k, diff=label == "diff")
         val_ll = float(autoreg_scores(val_w, k, cv, phiv, s2v)[0].mean())
         rec = dict(
-            common, split=None, model="autoreg", label=None, p=len(phi), lags=lags,
+            common, split=None, model="autoreg", label=label, p=len(lags), lags=lags,
             val_ll=val_ll, test_ll=float(ll.mean()), coverage90=coverage, mae=mae,
             seconds=seconds,
         )  # fmt: skip
         append_record(args.out, rec)
-        print(f"AutoReg p={len(phi)}: test {ll.mean():.3f} nats per window", flush=True)
+        print(f"AutoReg ({label}) p={len(lags)}: test {ll.mean():.3f} nats per window")
 
     config = {**CONFIG, **args.config}
+    # With --diff skarm models windows of d_t = x_t - x_{t-1}: a window of x gives k - 1
+    # prefix differences and h horizon ones, and given x_k the map from the horizon's
+    # values to its differences has unit Jacobian, so the scores stay in x's units.
+    j = k - 1 if args.diff else k  # prefix length in the modelled windows
+    tr, te, fi, va = (
+        np.diff(w, axis=1) if args.diff else w for w in (train_w, test_w, fit_w, val_w)
+    )
     for seed in args.seeds:
         if (name, "skarm", args.label, seed) in done:
             continue
         start = time.perf_counter()
-        epochs, val_ll = choose_epochs(
-            config, seed, fit_w, val_w, k, args.max_epochs, args.patience
-        )
-        est = train_skarm(config, seed, train_w, epochs)
+        epochs, val_ll = choose_epochs(config, seed, fi, va, j, args.max_epochs, args.patience)
+        est = train_skarm(config, seed, tr, epochs)
         seconds = time.perf_counter() - start
-        ll = horizon_log_lik(est, test_w, k)
-        paths = est.sample(args.paths, random_state=seed, prefix=test_w[:, :k])
-        future = paths[:, k:].reshape(len(test_w), args.paths, h)
+        ll = horizon_log_lik(est, te, j)
+        paths = est.sample(args.paths, random_state=seed, prefix=te[:, :j])
+        future = paths[:, j:].reshape(len(te), args.paths, h)
+        if args.diff:  # back to levels: the last observed value plus the summed differences
+            future = test_w[:, k - 1, None, None] + np.cumsum(future, axis=2)
         lo, med, hi = np.quantile(future, [0.05, 0.5, 0.95], axis=1)
         coverage, mae = forecast_stats(truth, lo, hi, med)
         rec = dict(
-            common, split=seed, model="skarm", label=args.label, config=config, epochs=epochs,
-            val_ll=val_ll, test_ll=float(ll.mean()), coverage90=coverage, mae=mae,
-            seconds=seconds,
+            common, split=seed, model="skarm", label=args.label, config=config, diff=args.diff,
+            epochs=epochs, val_ll=val_ll, test_ll=float(ll.mean()), coverage90=coverage,
+            mae=mae, seconds=seconds,
         )  # fmt: skip
         append_record(args.out, rec)
         print(
