@@ -33,6 +33,12 @@ Protocol (nothing is shuffled; every score is in the series' own units):
   that many epochs on all training windows and scored once on the test segment. The test
   segment chooses nothing. Seeds ``--seeds``; the configuration was chosen on the
   validation stretch of ``elnino`` (see docs/benchmarks.md for what was tried).
+* ``--diff``: skarm models windows of first differences ``x_t - x_{t-1}`` (``k - 1``
+  prefix and ``h`` horizon differences per window). Given the last prefix value the map
+  from the horizon's values to its differences has unit Jacobian, so the score is still
+  ``log p(horizon | prefix)`` in the series' units. The run then adds an AutoReg fitted
+  to the differences (p <= k - 1 by AIC; an ARIMA(p, 1, 0) with drift), scored as the
+  equivalent AR(p + 1) of the levels: the same preprocessing for both.
 * AutoReg: a Gaussian AR(p) with a constant, ``p <= k`` chosen by AIC with
   ``statsmodels.tsa.ar_model.ar_select_order(train, maxlag=k, ic="aic")`` and fitted on
   the training segment. Its horizon log-likelihood is the exact Gaussian chain rule:
@@ -52,6 +58,7 @@ every line there. Usage::
 
     python benchmarks/bench_forecasting.py                        # elnino, seeds 0 1 2
     python benchmarks/bench_forecasting.py --series sunspots
+    python benchmarks/bench_forecasting.py --series co2 --diff --label conv-ens4-diff
     python benchmarks/bench_forecasting.py --label small --config '{"hidden_layer_sizes": [16, 16]}'
     python benchmarks/bench_forecasting.py --table-only
 """
