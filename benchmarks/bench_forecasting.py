@@ -39,6 +39,12 @@ Protocol (nothing is shuffled; every score is in the series' own units):
   ``log p(horizon | prefix)`` in the series' units. The run then adds an AutoReg fitted
   to the differences (p <= k - 1 by AIC; an ARIMA(p, 1, 0) with drift), scored as the
   equivalent AR(p + 1) of the levels: the same preprocessing for both.
+* ``--relative``: skarm models each window relative to its last prefix value: ``w`` maps
+  to ``r`` with ``r_k = w_k`` (the level, kept so that mean reversion stays learnable)
+  and ``r_t = w_t - w_k`` for ``t != k``. The map is triangular with a unit diagonal and
+  ``w_k`` lies in the prefix, so ``log p(r_{k+1..L} | r_{1..k})`` equals
+  ``log p(w_{k+1..L} | w_{1..k})`` exactly: the score is unchanged. A level shift moves
+  only the column ``r_k``. Sample paths are mapped back with ``w_t = r_t + w_k``.
 * AutoReg: a Gaussian AR(p) with a constant, ``p <= k`` chosen by AIC with
   ``statsmodels.tsa.ar_model.ar_select_order(train, maxlag=k, ic="aic")`` and fitted on
   the training segment. Its horizon log-likelihood is the exact Gaussian chain rule:
@@ -59,6 +65,7 @@ every line there. Usage::
     python benchmarks/bench_forecasting.py                        # elnino, seeds 0 1 2
     python benchmarks/bench_forecasting.py --series sunspots
     python benchmarks/bench_forecasting.py --series co2 --diff --label conv-ens4-diff
+    python benchmarks/bench_forecasting.py --relative --label conv-ens4-rel
     python benchmarks/bench_forecasting.py --label small --config '{"hidden_layer_sizes": [16, 16]}'
     python benchmarks/bench_forecasting.py --table-only
 """
@@ -107,6 +114,14 @@ def windows(x: np.ndarray, width: int, first_horizon: int | None = None, k: int 
     value ``k`` (the first forecast step) comes at or after that index."""
     w = np.lib.stride_tricks.sliding_window_view(x, width)
     return w if first_horizon is None else w[first_horizon - k :]
+
+
+def relative(w: np.ndarray, k: int) -> np.ndarray:
+    """Windows relative to their last prefix value: ``r_k = w_k``, ``r_t = w_t - w_k``
+    otherwise (a unit-Jacobian map given the prefix; see the module docstring)."""
+    r = w - w[:, k - 1 : k]
+    r[:, k - 1] = w[:, k - 1]
+    return r
 
 
 def horizon_log_lik(est, w: np.ndarray, k: int) -> np.ndarray:
@@ -267,8 +282,15 @@ def main() -> None:
     parser.add_argument(
         "--diff", action="store_true", help="skarm models first differences (and AutoReg too)"
     )
+    parser.add_argument(
+        "--relative",
+        action="store_true",
+        help="skarm models each window relative to its last prefix value",
+    )
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
+    if args.diff and args.relative:
+        parser.error("--diff and --relative are exclusive")
     if args.table_only:
         print(table(read_records(args.out)))
         return
@@ -317,9 +339,13 @@ def main() -> None:
     # prefix differences and h horizon ones, and given x_k the map from the horizon's
     # values to its differences has unit Jacobian, so the scores stay in x's units.
     j = k - 1 if args.diff else k  # prefix length in the modelled windows
+    # With --relative the windows are taken relative to their last prefix value x_k.
     tr, te, fi, va = (
-        np.diff(w, axis=1) if args.diff else w for w in (train_w, test_w, fit_w, val_w)
+        np.diff(w, axis=1) if args.diff else relative(w, k) if args.relative else w
+        for w in (train_w, test_w, fit_w, val_w)
     )
+    if args.relative:  # the horizon's log-likelihood is unchanged by the map (exactly)
+        assert np.allclose(te[:, k:] + test_w[:, k - 1, None], test_w[:, k:])
     for seed in args.seeds:
         if (name, "skarm", args.label, seed) in done:
             continue
@@ -332,10 +358,13 @@ def main() -> None:
         future = paths[:, j:].reshape(len(te), args.paths, h)
         if args.diff:  # back to levels: the last observed value plus the summed differences
             future = test_w[:, k - 1, None, None] + np.cumsum(future, axis=2)
+        elif args.relative:  # back to levels: w_t = r_t + w_k
+            future = test_w[:, k - 1, None, None] + future
         lo, med, hi = np.quantile(future, [0.05, 0.5, 0.95], axis=1)
         coverage, mae = forecast_stats(truth, lo, hi, med)
         rec = dict(
             common, split=seed, model="skarm", label=args.label, config=config, diff=args.diff,
+            relative=args.relative,
             epochs=epochs, val_ll=val_ll, test_ll=float(ll.mean()), coverage90=coverage,
             mae=mae, seconds=seconds,
         )  # fmt: skip
