@@ -139,17 +139,22 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_weights(monkeypatch, earl
     from skarm import density
 
     calls = {"n": 0}
-    original = density._log_lik
+    make_log_lik = density._training_log_lik
 
-    def poisoned(module, x):
-        out = original(module, x)
-        if module.training:
-            calls["n"] += 1
-            if calls["n"] > 2:  # from the third training batch on, the loss is NaN
-                return out * float("nan")
-        return out
+    def poisoned_log_lik(noise, n_columns):
+        original = make_log_lik(noise, n_columns)
 
-    monkeypatch.setattr(density, "_log_lik", poisoned)
+        def poisoned(module, x):
+            out = original(module, x)
+            if module.training:
+                calls["n"] += 1
+                if calls["n"] > 2:  # from the third training batch on, the loss is NaN
+                    return out * float("nan")
+            return out
+
+        return poisoned
+
+    monkeypatch.setattr(density, "_training_log_lik", poisoned_log_lik)
     est = AutoregressiveDensityEstimator(
         early_stopping=early_stopping,
         batch_size=25,
