@@ -196,8 +196,11 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         of its gradient (the dimension-subsampled objective, for very high
         ``n_features``). Only the heads of ``S`` are evaluated, and "made" computes only
         their output units, the bulk of its work when the columns have many categories;
-        the other networks still run in full. Noisier gradients: measured in the
-        benchmarks. Early stopping scores every column. None uses all columns.
+        the other networks still run in full. The price is noisier gradients: on digits
+        (D = 64, and upsampled to D = 784) steps were 1.3 to 3.9 times cheaper, but the
+        full objective still reached a better held-out likelihood in the same time; use
+        it when a full step is out of reach. Early stopping scores every column. None
+        uses all columns.
 
     Attributes
     ----------
