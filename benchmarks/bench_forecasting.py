@@ -79,7 +79,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _results import append_record, read_records
+from _results import append_record, key, read_records
 from statsmodels.tsa.ar_model import AutoReg, ar_select_order
 
 from skarm import AutoregressiveDensityEstimator
@@ -310,11 +310,11 @@ def main() -> None:
         f"windows; validation: {len(fit_w)} fitting and {len(val_w)} validation windows"
     )
     common = dict(set=name, k=k, h=h, n_train_windows=len(train_w), n_test_windows=len(test_w))
-    done = {(r["set"], r["model"], r["label"], r["split"]) for r in read_records(args.out)}
+    done = {key(r) for r in read_records(args.out)}
     truth = test_w[:, k:]
 
     for label in [None, "diff"] if args.diff else [None]:
-        if (name, "autoreg", label, None) in done:
+        if (name, None, "autoreg", label) in done:
             continue
         start = time.perf_counter()
         res, lags, c, phi, sigma2 = fit_autoreg(x[:n_train], k, diff=label == "diff")
@@ -347,7 +347,7 @@ def main() -> None:
     if args.relative:  # the horizon's log-likelihood is unchanged by the map (exactly)
         assert np.allclose(te[:, k:] + test_w[:, k - 1, None], test_w[:, k:])
     for seed in args.seeds:
-        if (name, "skarm", args.label, seed) in done:
+        if (name, seed, "skarm", args.label) in done:
             continue
         start = time.perf_counter()
         epochs, val_ll = choose_epochs(config, seed, fi, va, j, args.max_epochs, args.patience)

@@ -15,14 +15,7 @@ import numpy as np
 
 from skarm._data import ColumnCoder
 from skarm.heads import make_head
-from skarm.nn import (
-    MADE,
-    AutoregressiveModel,
-    CausalConv1D,
-    CausalTransformer,
-    PixelCNN,
-    make_net_factory,
-)
+from skarm.nn import AutoregressiveModel, make_net_factory
 
 __all__ = ["DEFAULT_HIDDEN", "build_model", "freeze_lower_layers", "resolve_order"]
 
@@ -144,36 +137,14 @@ def build_model(
     return AutoregressiveModel(heads, order.tolist(), factory)
 
 
-def output_layers(model: AutoregressiveModel) -> list:
-    """The modules that map a network's last hidden features to the heads' parameters.
 
-    MADE: its output layer and the direct input-to-output connections (all of a
-    "linear" model); PixelCNN: the 1x1 head of every member; the dilated convolutions:
-    the two 1x1 layers that read the summed skip connections; the transformer: the
-    final layer norm and read-out. The heads' own parameters are added by
-    :func:`freeze_lower_layers`.
-    """
-    net = model.net
-    if isinstance(net, MADE):
-        return [m for m in (net.output, net.direct) if m is not None]
-    if isinstance(net, PixelCNN):
-        return [member.head for member in net.nets]
-    if isinstance(net, CausalConv1D):
-        return [m for member in net.nets for m in (member.head1, member.head2)]
-    if isinstance(net, CausalTransformer):
-        return [m for member in net.nets for m in (member.norm, member.out)]
-    raise TypeError(f"No output layers are defined for {type(net).__name__}.")
-
-
-def freeze_lower_layers(model: AutoregressiveModel) -> int:
+def freeze_lower_layers(model: AutoregressiveModel) -> None:
     """Stop gradients to every parameter but the output layers' and the heads' (in place).
 
     For fine-tuning a fitted model on new data (transfer learning): the lower layers'
-    features are kept and only the map from them to the conditionals is trained.
-    Returns the number of parameters left trainable; undo with
-    ``model.requires_grad_(True)``.
+    features are kept and only the map from them to the conditionals (the network's
+    ``output_layers()``) is trained. Undo with ``model.requires_grad_(True)``.
     """
     model.requires_grad_(False)
-    for module in [*output_layers(model), model.heads]:
+    for module in [*model.net.output_layers(), model.heads]:
         module.requires_grad_(True)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

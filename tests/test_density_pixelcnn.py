@@ -124,6 +124,14 @@ def test_cached_steps_equal_the_full_forward_at_every_pixel(image_shape, kernel_
         torch.testing.assert_close(out, full[:, :, out_deg == p], rtol=1e-6, atol=1e-6)
 
 
+def _cached_and_naive(module, x0, start, seed=7):
+    """Continuations of ``x0`` after ``start`` drawn with and without the cache, same seed."""
+    torch.manual_seed(seed)
+    cached = module.sample(len(x0), x=x0, start=start)
+    torch.manual_seed(seed)
+    return cached, module.sample(len(x0), x=x0, start=start, cache=False)
+
+
 def test_samples_of_the_cache_equal_naive_recomputation():
     X = correlated_codes(n=600, n_features=12)
     est = AutoregressiveDensityEstimator(
@@ -137,10 +145,7 @@ def test_samples_of_the_cache_equal_naive_recomputation():
     assert torch.equal(cached, naive)
     x0 = torch.as_tensor(est.coder_.transform(X[:300]), dtype=cached.dtype)
     for start in (1, 5, 11):
-        torch.manual_seed(7)
-        cached = module.sample(300, x=x0, start=start)
-        torch.manual_seed(7)
-        naive = module.sample(300, x=x0, start=start, cache=False)
+        cached, naive = _cached_and_naive(module, x0, start)
         assert torch.equal(cached, naive)
         assert torch.equal(cached[:, :start], x0[:, :start])
     draws = est.sample(50, random_state=0, prefix=X[:2, :4])
@@ -163,10 +168,7 @@ def test_cached_sampling_equals_naive_on_mixed_pixels_with_a_prefix():
     continuous = torch.as_tensor(est.coder_.continuous)
     x0 = torch.as_tensor(est.coder_.transform(X[:300]), dtype=torch.float64)
     for start in (0, 2, 4):
-        torch.manual_seed(7)
-        cached = module.sample(300, x=x0, start=start)
-        torch.manual_seed(7)
-        naive = module.sample(300, x=x0, start=start, cache=False)
+        cached, naive = _cached_and_naive(module, x0, start)
         assert torch.equal(cached[:, ~continuous], naive[:, ~continuous])
         torch.testing.assert_close(cached, naive, rtol=1e-9, atol=1e-9)
     draws = est.sample(200, random_state=0)

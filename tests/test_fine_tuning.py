@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 from skarm import AutoregressiveDensityEstimator
-from skarm._architectures import output_layers
 
 from helpers import correlated_codes
 
@@ -37,7 +36,7 @@ def _state(est):
 
 
 def _output_names(est):
-    ids = {id(p) for m in output_layers(est.module_) for p in m.parameters()}
+    ids = {id(p) for m in est.module_.net.output_layers() for p in m.parameters()}
     ids |= {id(p) for p in est.module_.heads.parameters()}
     return {name for name, p in est.module_.named_parameters() if id(p) in ids}
 

@@ -187,15 +187,19 @@ class AutoregressiveModel(nn.Module):
         ``forward_units`` (MADE) computes only their output units.
         """
         d = self.n_features
+        n_chosen = max(1, min(int(n_columns), d))
         chosen = torch.zeros(d, dtype=torch.bool)
-        chosen[torch.randperm(d)[: max(1, min(int(n_columns), d))]] = True
+        chosen[torch.randperm(d)[:n_chosen]] = True
+        # Host-side index arithmetic, then one transfer: [units..., local indices...].
         picked, units = [], []
         for i, head in enumerate(self.heads):
             cols, offset, _ = self._groups[i]
-            local = chosen[cols].nonzero()[:, 0]  # host tensors: no device sync
+            local = chosen[cols].nonzero()[:, 0]
             picked.append(local)
-            units.append(offset + (local[:, None] * head.n_params + torch.arange(head.n_params)))
-        units = torch.cat([u.flatten() for u in units]).to(x.device, non_blocking=True)
+            units.append(offset + local[:, None] * head.n_params + torch.arange(head.n_params))
+        n_units = sum(u.numel() for u in units)
+        index = torch.cat([u.flatten() for u in units] + picked).to(x.device, non_blocking=True)
+        units, locals_ = index[:n_units], index[n_units:].split([len(p) for p in picked])
         net_input = self._net_input(x, context)
         forward_units = getattr(self.net, "forward_units", None)
         if forward_units is not None:
@@ -206,9 +210,8 @@ class AutoregressiveModel(nn.Module):
             out = out[..., units]
         n_members, n = out.shape[0], x.shape[0]
         total, start = x.new_zeros(n_members, n), 0
-        for i, head in enumerate(self.heads):
-            local = picked[i].to(x.device, non_blocking=True)
-            size = len(picked[i]) * head.n_params
+        for i, (head, local) in enumerate(zip(self.heads, locals_, strict=True)):
+            size = len(local) * head.n_params
             if size == 0:
                 continue
             params = out[..., start : start + size].reshape(-1, head.n_params)
@@ -216,7 +219,7 @@ class AutoregressiveModel(nn.Module):
             values = x[:, self._cols(i)[local]].expand(n_members, -1, -1).reshape(-1)
             dist = head.distribution(params, local.repeat(n_members * n))
             total = total + dist.log_prob(values).view(n_members, n, -1).sum(dim=2)
-        return total.mean(dim=0) * (d / int(chosen.sum()))
+        return total.mean(dim=0) * (d / n_chosen)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Per-row log-likelihood, shape ``(n,)``.
@@ -250,9 +253,8 @@ class AutoregressiveModel(nn.Module):
         With ``cache=True`` a network that generates incrementally (``init_cache`` and
         ``step``: the PixelCNN and the sequence networks) computes each position once,
         from a cache of the earlier ones, instead of rerunning the whole network per
-        position; the draws
-        are the same as with ``cache=False`` (same random numbers, same conditionals up
-        to float rounding).
+        position; the draws are the same as with ``cache=False`` (same random numbers,
+        same conditionals up to float rounding).
         """
         if x is None:
             ref = next(self.parameters())

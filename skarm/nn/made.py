@@ -197,6 +197,11 @@ class MADE(nn.Module):
             out = out + self.direct(x)
         return out
 
+    def output_layers(self) -> list[nn.Module]:
+        """The layers that map hidden features to outputs: the output layer and the
+        direct connections (everything, without hidden layers); fine-tuning trains them."""
+        return [m for m in (self.output, self.direct) if m is not None]
+
     def forward_units(self, x: Tensor, units: Tensor) -> Tensor:
         """Only the output units ``units``: ``(n_members, n, len(units))``.
 

@@ -321,6 +321,10 @@ class PixelCNN(nn.Module):
         image = padded[:, self.in_index].view(n, -1, *self.image_shape)
         return torch.stack([net(image).reshape(n, -1)[:, self.out_flat] for net in self.nets])
 
+    def output_layers(self) -> list[nn.Module]:
+        """Every member's 1x1 head over the horizontal stack (what fine-tuning trains)."""
+        return [net.head for net in self.nets]
+
     def init_cache(self, n: int, like: Tensor) -> dict:
         """An empty generation cache for ``n`` rows.
 

@@ -249,6 +249,11 @@ class CausalConv1D(SequenceNet):
             ),
         )
 
+    def output_layers(self) -> list[nn.Module]:
+        """The two 1x1 layers reading the summed skips, per member (what fine-tuning
+        trains)."""
+        return [m for net in self.nets for m in (net.head1, net.head2)]
+
     @property
     def receptive_field(self) -> int:
         """How many preceding variables the conditional at each position can read."""
@@ -370,3 +375,7 @@ class CausalTransformer(SequenceNet):
             n_members,
             lambda c_in, c_out, n_pos: _Transformer(c_in, c_out, n_pos, widths, dropout),
         )
+
+    def output_layers(self) -> list[nn.Module]:
+        """The final norm and read-out, per member (what fine-tuning trains)."""
+        return [m for net in self.nets for m in (net.norm, net.out)]
