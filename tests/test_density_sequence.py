@@ -146,10 +146,80 @@ def test_ensemble_orders_and_uneven_transformer_widths_are_clear_errors(arch):
 
 
 def test_conv_receptive_field_follows_the_dilations():
+    torch.manual_seed(0)  # before the weights: a few draws leave the head's ReLUs all dead
     net = CausalConv1D(range(100), range(100), hidden_sizes=[4] * 6)
     assert net.receptive_field == 2 + (1 + 2 + 4 + 8 + 16 + 32)
-    torch.manual_seed(0)
     x = torch.randn(1, 100, requires_grad=True)
     (grad,) = torch.autograd.grad(net(x)[0, 0, 99], x)
     seen = torch.nonzero(grad[0]).flatten()
     assert seen.min() == 99 - net.receptive_field and seen.max() == 98
+
+
+def _with_random_direct_path(net, zero_branch=False):
+    """Give every member's direct path random weights (zero at initialisation); with
+    ``zero_branch`` also zero the convolutional branch's last layer, so that only the
+    direct path and the head's bias remain."""
+    with torch.no_grad():
+        for member in net.nets:
+            member.direct.weight.normal_()
+            if zero_branch:
+                member.head2.weight.zero_()
+    return net
+
+
+@pytest.mark.parametrize("n_members", [1, 2])
+def test_conv_direct_path_is_causal_and_stepped_like_the_full_pass(n_members):
+    torch.manual_seed(0)
+    in_deg = torch.tensor([0, 0, 1, 2, 2, 2, 3, 4, 5, 6])
+    out_deg = torch.tensor([0, 1, 2, 3, 4, 5, 6, 6, 5, 0])
+    net = CausalConv1D(in_deg, out_deg, hidden_sizes=[8, 8], n_members=n_members).double()
+    _with_random_direct_path(net, zero_branch=True)
+    x = torch.randn(3, len(in_deg), dtype=torch.float64, requires_grad=True)
+    out = net(x)
+    for u in range(len(out_deg)):
+        (grad,) = torch.autograd.grad(out[:, :, u].sum(), x, retain_graph=True)
+        seen = grad.abs().sum(dim=0) > 0
+        assert not seen[in_deg >= out_deg[u]].any()
+        # The direct path alone reads every unit of the receptive field.
+        reach = (in_deg < out_deg[u]) & (in_deg >= out_deg[u] - net.receptive_field)
+        assert torch.equal(seen, reach)
+    # Incremental generation: the direct path's ring gives the full pass's outputs.
+    net = _with_random_direct_path(
+        CausalConv1D(range(12), range(12), hidden_sizes=[8, 8, 8], n_members=n_members).double()
+    )
+    x = torch.randn(4, 12, dtype=torch.float64)
+    full = net(x)
+    cache = net.init_cache(4, x)
+    for p in range(12):
+        step = net.step(cache, None if p == 0 else x[:, p - 1 : p], p)
+        torch.testing.assert_close(step[:, :, 0], full[:, :, p], rtol=1e-12, atol=1e-12)
+
+
+def test_conv_with_its_branch_zeroed_is_a_gaussian_autoregression():
+    """The direct path makes a Gaussian AR(p) with weights shared across positions a
+    special case of architecture="conv" (distribution="normal"): with the convolutional
+    branch zeroed, every conditional is N(c + sum_i phi_i z_{t-i}, sigma) in standardised
+    units, the chain rule scored exactly by the estimator."""
+    rng = np.random.RandomState(0)
+    series = np.zeros(600)
+    for t in range(2, 600):
+        series[t] = 0.6 * series[t - 1] - 0.3 * series[t - 2] + rng.randn()
+    X = np.lib.stride_tricks.sliding_window_view(series, 10)
+    est = AutoregressiveDensityEstimator(
+        distribution="normal", ensemble_size=1, **fast("conv", max_iter=1)
+    ).fit(X)
+    member = est.module_.net.nets[0]
+    c, phi, sigma = 0.1, np.array([0.5, -0.2, 0.05]), 0.7
+    with torch.no_grad():
+        member.head2.weight.zero_()
+        member.head2.bias.copy_(torch.tensor([c, np.log(np.expm1(sigma - 1e-3))]))
+        member.direct.weight.zero_()
+        for i, weight in enumerate(phi, start=1):  # the last tap reads the previous value
+            member.direct.weight[0, 0, -i] = weight
+    Z = est.coder_.transform(X).astype(np.float64)
+    mean = np.full_like(Z, c)
+    for i, weight in enumerate(phi, start=1):
+        mean[:, i:] += weight * Z[:, :-i]
+    expected = -0.5 * np.log(2 * np.pi * sigma**2) - 0.5 * ((Z - mean) / sigma) ** 2
+    expected -= np.log(est.coder_.scale)  # from standardised to the data's units
+    np.testing.assert_allclose(est.conditional_log_likelihood(X), expected, rtol=1e-5, atol=1e-5)

@@ -13,7 +13,7 @@ left behind, instead of the whole network per drawn variable:
 
 * :class:`CausalConv1D` (WaveNet, van den Oord et al. 2016; Fast WaveNet, Paine et al.
   2016) keeps, per layer, a ring buffer of its last ``(kernel_size - 1) * dilation + 1``
-  inputs;
+  inputs, and one of the last ``R`` inputs for its direct linear path;
 * :class:`CausalTransformer` keeps each layer's keys and values (a key/value cache).
 
 A step costs what one position of the full pass costs, so drawing ``D`` variables costs
@@ -155,6 +155,8 @@ class _WaveNet(nn.Module):
         kernel_size: int,
         dropout: float,
         max_dilation: int,
+        n_positions: int,
+        direct: bool,
     ) -> None:
         super().__init__()
         skip = max(widths)
@@ -167,6 +169,15 @@ class _WaveNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.head1, self.head2 = nn.Conv1d(skip, skip, 1), nn.Conv1d(skip, c_out, 1)
         self.kernel_size = kernel_size
+        self.receptive_field = kernel_size + sum(block.reach for block in self.blocks)
+        # The direct path: a linear causal convolution from the shifted inputs straight to
+        # the outputs, over the receptive field (at most every earlier variable); zero at
+        # initialisation, like MADE's direct connections.
+        self.direct = None
+        if direct:
+            width = min(self.receptive_field, n_positions)
+            self.direct = nn.Conv1d(c_in, c_out, width, bias=False)
+            nn.init.zeros_(self.direct.weight)
 
     def forward(self, s: Tensor) -> Tensor:
         h = self.input(F.pad(s, (self.kernel_size - 1, 0)))
@@ -174,25 +185,39 @@ class _WaveNet(nn.Module):
         for block in self.blocks:
             h, skip = block(h)
             total = total + skip
-        return self.head2(F.relu(self.head1(F.relu(total))))
+        out = self.head2(F.relu(self.head1(F.relu(total))))
+        if self.direct is not None:
+            out = out + self.direct(F.pad(s, (self.direct.kernel_size[0] - 1, 0)))
+        return out
 
     def init_cache(self, n: int, like: Tensor) -> dict:
         rings = [like.new_zeros(n, self.input.in_channels, self.kernel_size)]
         rings += [like.new_zeros(n, b.conv.in_channels, b.reach + 1) for b in self.blocks]
+        if self.direct is not None:  # the direct path's past inputs, a ring of its width
+            rings.append(like.new_zeros(n, self.direct.in_channels, self.direct.kernel_size[0]))
         return {"n": n, "like": like, "rings": rings}
 
+    @staticmethod
+    def _window(ring: Tensor, s: Tensor, p: int) -> Tensor:
+        """Store position ``p``'s input ``s`` in the ring and return its last ``width``
+        inputs, oldest first, flattened (slots never written hold zeros: the padding)."""
+        width = ring.shape[2]
+        ring[:, :, p % width] = s
+        return ring[:, :, [(p - (width - 1 - j)) % width for j in range(width)]].flatten(1)
+
     def step(self, cache: dict, s: Tensor, p: int) -> Tensor:
-        ring = cache["rings"][0]
-        k = self.kernel_size
-        ring[:, :, p % k] = s
-        window = ring[:, :, [(p - (k - 1 - j)) % k for j in range(k)]]
-        h = F.linear(window.flatten(1), self.input.weight.flatten(1), self.input.bias)
+        rings = cache["rings"]
+        window = self._window(rings[0], s, p)
+        h = F.linear(window, self.input.weight.flatten(1), self.input.bias)
         total = 0.0
-        for block, ring in zip(self.blocks, cache["rings"][1:], strict=True):
+        for block, ring in zip(self.blocks, rings[1 : 1 + len(self.blocks)], strict=True):
             h, skip = block.step(ring, h, p)
             total = total + skip
         hidden = F.relu(F.linear(F.relu(total), self.head1.weight[:, :, 0], self.head1.bias))
-        return F.linear(hidden, self.head2.weight[:, :, 0], self.head2.bias)
+        out = F.linear(hidden, self.head2.weight[:, :, 0], self.head2.bias)
+        if self.direct is not None:
+            out = out + F.linear(self._window(rings[-1], s, p), self.direct.weight.flatten(1))
+        return out
 
 
 class CausalConv1D(SequenceNet):
@@ -200,7 +225,8 @@ class CausalConv1D(SequenceNet):
 
     An input convolution, then one gated residual block per entry of ``hidden_sizes``
     with dilations ``1, k, k^2, ...`` (restarting at 1 past ``max_dilation``), skip
-    connections summed into a two-layer 1x1 head. Position ``p`` sees the variables
+    connections summed into a two-layer 1x1 head, plus (``direct=True``) a linear causal
+    convolution from the inputs straight to the outputs. Position ``p`` sees the variables
     ``p - R .. p - 1``, ``R = k + (k - 1) * sum(dilations)`` (the receptive field).
 
     Parameters
@@ -217,6 +243,13 @@ class CausalConv1D(SequenceNet):
         Number of independent networks evaluated side by side.
     max_dilation : int, default=512
         Largest dilation before the cycle restarts.
+    direct : bool, default=True
+        Add a direct path: a linear causal convolution from the inputs straight to the
+        outputs over the receptive field (every earlier variable when ``D`` is smaller),
+        zero at initialisation and added to the head's output; the sequence analogue of
+        MADE's direct connections. With it a linear autoregression shared across
+        positions (a Gaussian AR(p), ``p <= R``, with one component) is a special case,
+        and the mean can follow values beyond the range the gated units saturate at.
 
     Examples
     --------
@@ -234,6 +267,7 @@ class CausalConv1D(SequenceNet):
         dropout: float = 0.0,
         n_members: int = 1,
         max_dilation: int = 512,
+        direct: bool = True,
     ) -> None:
         widths = [int(w) for w in hidden_sizes]
         if not widths:
@@ -244,21 +278,20 @@ class CausalConv1D(SequenceNet):
             in_degrees,
             out_degrees,
             n_members,
-            lambda c_in, c_out, _: _WaveNet(
-                c_in, c_out, widths, kernel_size, dropout, max_dilation
+            lambda c_in, c_out, n_positions: _WaveNet(
+                c_in, c_out, widths, kernel_size, dropout, max_dilation, n_positions, direct
             ),
         )
 
     def output_layers(self) -> list[nn.Module]:
-        """The two 1x1 layers reading the summed skips, per member (what fine-tuning
-        trains)."""
-        return [m for net in self.nets for m in (net.head1, net.head2)]
+        """The two 1x1 layers reading the summed skips and the direct path, per member
+        (what fine-tuning trains)."""
+        return [m for net in self.nets for m in (net.head1, net.head2, net.direct) if m is not None]
 
     @property
     def receptive_field(self) -> int:
         """How many preceding variables the conditional at each position can read."""
-        member = self.nets[0]
-        return member.kernel_size + sum(block.reach for block in member.blocks)
+        return self.nets[0].receptive_field
 
 
 # ---------------------------------------------------------------- transformer
