@@ -15,29 +15,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Categorical, MixtureSameFamily, Normal
 
+from skarm._fused import logsumexp, pool_log_density
 from skarm._head_base import NormalHead
 
 __all__ = ["MixtureHead", "logsumexp"]
-
-#: Exponents below this are taken as exactly zero by :func:`logsumexp` (exp(-80) is 1e-35
-#: of the largest term, far below float64's resolution).
-_EXP_FLOOR = -80.0
-
-
-def logsumexp(x: Tensor, dim: int = -1) -> Tensor:
-    """``log sum exp(x)`` along ``dim`` (kept), as ``torch.logsumexp`` to float precision.
-
-    Terms more than 80 nats below the largest are dropped (their share is below 1e-34).
-    On CPU, ``exp`` of an argument that underflows (a far component's log-density, a
-    padding ``-inf``) takes a slow path, 10 to 15 times slower than in range; in a mixture
-    with many atoms most terms underflow, and this clamp made a power-plant training step
-    twice as fast. Rows whose terms are all ``-inf`` give ``-inf``.
-    """
-    peak = x.detach().amax(dim=dim, keepdim=True)
-    peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
-    shifted = x - peak
-    terms = torch.where(shifted > _EXP_FLOOR, shifted.clamp(min=_EXP_FLOOR).exp(), 0.0)
-    return terms.sum(dim=dim, keepdim=True).log() + peak
 
 
 class MixtureHead(NormalHead):
@@ -121,6 +102,15 @@ class MixtureHead(NormalHead):
         self.register_buffer("pool_loc", pool_loc.float())
         self.register_buffer("pool_log_count", pool_log_count.float())
         self.register_buffer("pool_valid", pool_valid)
+        # Padding slots of columns with a pool weigh exactly zero in the fused kernel
+        # (columns without a pool keep theirs: their logit is -inf and a zero-weight
+        # pool would be 0/0).
+        self.pool_padded = bool((pool_valid.any(-1, keepdim=True) & ~pool_valid).any())
+        self.register_buffer(
+            "pool_weight",
+            (pool_valid | ~pool_valid.any(-1, keepdim=True)).float(),
+            persistent=False,
+        )
         # The atoms' shared width starts at half the typical gap between a column's atoms:
         # a peak only pays once it is narrower than the gaps, and from a wide start the
         # likelihood is flat in the width (a plateau that training would not leave).
@@ -255,10 +245,17 @@ class MixtureHead(NormalHead):
                 logit, centre, raw_width = params[..., start : start + 3].split(1, dim=-1)
                 logit = logit.masked_fill(~self.pool_valid.any(-1, keepdim=True), -math.inf)
                 pool_loc = self.pool_loc.to(params.dtype)
-                window = (pool_loc - centre) / (F.softplus(raw_width) + self.min_scale)
-                log_q = self.pool_log_count.to(params.dtype) - 0.5 * window.square()
-                z = (x - pool_loc) / atom_scale
-                pool = logsumexp(log_q - 0.5 * z.square()) - logsumexp(log_q)
+                width = F.softplus(raw_width) + self.min_scale
+                log_count = self.pool_log_count.to(params.dtype)
+                if x.requires_grad:  # the plain expression, differentiable in x too
+                    log_q = log_count - 0.5 * ((pool_loc - centre) / width).square()
+                    z = (x - pool_loc) / atom_scale
+                    pool = logsumexp(log_q - 0.5 * z.square()) - logsumexp(log_q)
+                else:  # the same value, in a few passes (skarm._fused)
+                    weight = self.pool_weight.to(params.dtype) if self.pool_padded else None
+                    pool = pool_log_density(
+                        x, centre, width, atom_scale, pool_loc, log_count, weight
+                    )
                 weights.append(logit)
                 terms.append(logit + pool - log_atom_scale)
         terms, weights = torch.cat(terms, dim=-1), torch.cat(weights, dim=-1)

