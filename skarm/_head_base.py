@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Normal
 
-__all__ = ["OUT_OF_SUPPORT", "Head", "NormalHead"]
+__all__ = ["OUT_OF_SUPPORT", "Head", "NormalHead", "positive_scale"]
 
 #: Internal code of a discrete value that lies outside the support fitted on the data.
 OUT_OF_SUPPORT = -1.0
@@ -69,6 +69,16 @@ class Head(nn.Module):
         return self.distribution(params, columns).sample().to(params.dtype)
 
 
+def positive_scale(raw: Tensor, min_scale: float) -> Tensor:
+    """``softplus(raw) + min_scale``, a scale bounded below.
+
+    ``raw`` is made contiguous first: it is usually a strided slice of the network's
+    output, on which torch's CPU softplus runs 5 times slower (forward and backward 3
+    times) than on a contiguous copy.
+    """
+    return F.softplus(raw.contiguous()) + min_scale
+
+
 class NormalHead(Head):
     """Gaussian conditionals on standardised values: ``N(mu, softplus(s) + min_scale)``.
 
@@ -89,4 +99,4 @@ class NormalHead(Head):
 
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> Normal:
         loc, raw_scale = params.unbind(-1)
-        return Normal(loc, F.softplus(raw_scale) + self.min_scale, validate_args=False)
+        return Normal(loc, positive_scale(raw_scale, self.min_scale), validate_args=False)

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.distributions import Categorical, MixtureSameFamily, Normal
 
 from skarm._fused import logsumexp, pool_log_density
-from skarm._head_base import NormalHead
+from skarm._head_base import NormalHead, positive_scale
 
 __all__ = ["MixtureHead", "logsumexp"]
 
@@ -191,7 +191,7 @@ class MixtureHead(NormalHead):
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> MixtureSameFamily:
         m = self.n_components
         logits, loc, scale = params[..., : 3 * m].split(m, dim=-1)
-        scale = F.softplus(scale) + self.min_scale
+        scale = positive_scale(scale, self.min_scale)
         if self.n_atoms + self.n_pool:
             offset = self.atom_scale_offset if columns is None else self.atom_scale_offset[columns]
             atom_scale = F.softplus(params[..., -1:] + offset.unsqueeze(-1)) + self.min_scale
@@ -227,7 +227,7 @@ class MixtureHead(NormalHead):
         m = self.n_components
         x = x.unsqueeze(-1)
         logits, loc, raw_scale = params[..., : 3 * m].split(m, dim=-1)
-        scale = F.softplus(raw_scale) + self.min_scale
+        scale = positive_scale(raw_scale, self.min_scale)
         weights = [logits]
         terms = [logits - 0.5 * ((x - loc) / scale).square() - torch.log(scale)]
         if self.n_atoms + self.n_pool:
@@ -245,7 +245,7 @@ class MixtureHead(NormalHead):
                 logit, centre, raw_width = params[..., start : start + 3].split(1, dim=-1)
                 logit = logit.masked_fill(~self.pool_valid.any(-1, keepdim=True), -math.inf)
                 pool_loc = self.pool_loc.to(params.dtype)
-                width = F.softplus(raw_width) + self.min_scale
+                width = positive_scale(raw_width, self.min_scale)
                 log_count = self.pool_log_count.to(params.dtype)
                 if x.requires_grad:  # the plain expression, differentiable in x too
                     log_q = log_count - 0.5 * ((pool_loc - centre) / width).square()
@@ -277,6 +277,6 @@ class MixtureHead(NormalHead):
         valid = self.pool_valid if columns is None else self.pool_valid[columns]
         start = 3 * self.n_components + self.n_atoms
         logit, centre, raw_width = params[..., start : start + 3].split(1, dim=-1)
-        z = (pool_loc.to(params.dtype) - centre) / (F.softplus(raw_width) + self.min_scale)
+        z = (pool_loc.to(params.dtype) - centre) / positive_scale(raw_width, self.min_scale)
         q = torch.log_softmax(log_count.to(params.dtype) - 0.5 * z * z, dim=-1)
         return (logit + q).masked_fill(~valid, -math.inf)

@@ -31,7 +31,7 @@ from torch.distributions import (
     StudentT,
 )
 
-from skarm._head_base import OUT_OF_SUPPORT, Head, NormalHead
+from skarm._head_base import OUT_OF_SUPPORT, Head, NormalHead, positive_scale
 from skarm._mixture import MixtureHead, logsumexp
 
 __all__ = [
@@ -138,7 +138,7 @@ class LaplaceHead(NormalHead):
 
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> Laplace:
         loc, raw_scale = params.unbind(-1)
-        return Laplace(loc, F.softplus(raw_scale) + self.min_scale, validate_args=False)
+        return Laplace(loc, positive_scale(raw_scale, self.min_scale), validate_args=False)
 
 
 class StudentTHead(NormalHead):
@@ -156,9 +156,9 @@ class StudentTHead(NormalHead):
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> StudentT:
         loc, raw_scale, raw_df = params.unbind(-1)
         return StudentT(
-            F.softplus(raw_df) + self.min_df,
+            positive_scale(raw_df, self.min_df),
             loc,
-            F.softplus(raw_scale) + self.min_scale,
+            positive_scale(raw_scale, self.min_scale),
             validate_args=False,
         )
 
@@ -176,7 +176,7 @@ class LogNormalHead(NormalHead):
 
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> LogNormal:
         loc, raw_scale = params.unbind(-1)
-        return LogNormal(loc, F.softplus(raw_scale) + self.min_scale, validate_args=False)
+        return LogNormal(loc, positive_scale(raw_scale, self.min_scale), validate_args=False)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         valid = x > 0
