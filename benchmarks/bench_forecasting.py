@@ -68,6 +68,7 @@ every line there. Usage::
     python benchmarks/bench_forecasting.py --relative --label conv-ens4-rel
     python benchmarks/bench_forecasting.py --label small --config '{"hidden_layer_sizes": [16, 16]}'
     python benchmarks/bench_forecasting.py --table-only
+    python benchmarks/bench_forecasting.py --val-only --config '{"dropout": 0.2}'  # screen
 """
 
 from __future__ import annotations
@@ -288,6 +289,12 @@ def main() -> None:
         help="skarm models each window relative to its last prefix value",
     )
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument(
+        "--val-only",
+        action="store_true",
+        help="screen a configuration: print its validation score only (nothing is recorded "
+        "and the test segment is not touched)",
+    )
     args = parser.parse_args()
     if args.diff and args.relative:
         parser.error("--diff and --relative are exclusive")
@@ -314,7 +321,7 @@ def main() -> None:
     truth = test_w[:, k:]
 
     for label in [None, "diff"] if args.diff else [None]:
-        if (name, None, "autoreg", label) in done:
+        if args.val_only or (name, None, "autoreg", label) in done:
             continue
         start = time.perf_counter()
         res, lags, c, phi, sigma2 = fit_autoreg(x[:n_train], k, diff=label == "diff")
@@ -347,6 +354,10 @@ def main() -> None:
     if args.relative:  # the horizon's log-likelihood is unchanged by the map (exactly)
         assert np.allclose(te[:, k:] + test_w[:, k - 1, None], test_w[:, k:])
     for seed in args.seeds:
+        if args.val_only:  # screening: the validation stretch alone, nothing recorded
+            epochs, val_ll = choose_epochs(config, seed, fi, va, j, args.max_epochs, args.patience)
+            print(f"{name} {args.label} seed {seed}: {epochs} epochs, validation {val_ll:.3f}")
+            continue
         if (name, seed, "skarm", args.label) in done:
             continue
         start = time.perf_counter()
@@ -374,7 +385,8 @@ def main() -> None:
             f"{ll.mean():.3f} nats per window ({seconds:.0f} s)",
             flush=True,
         )
-    print(table(read_records(args.out)))
+    if not args.val_only:
+        print(table(read_records(args.out)))
 
 
 if __name__ == "__main__":
