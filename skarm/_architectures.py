@@ -137,7 +137,6 @@ def build_model(
     return AutoregressiveModel(heads, order.tolist(), factory)
 
 
-
 def freeze_lower_layers(model: AutoregressiveModel) -> None:
     """Stop gradients to every parameter but the output layers' and the heads' (in place).
 
