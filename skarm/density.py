@@ -86,11 +86,14 @@ class AutoregressiveDensityEstimator(DensityMixin, TorchEstimatorMixin):
         of shape ``image_shape`` in raster order (``order`` must be None); on images it
         is much stronger than "made" (digits: 78.6 against 87.9 nats per image).
         "conv": dilated causal 1-D convolutions over the variable order (WaveNet-style,
-        gated residual blocks with dilations 1, 2, 4, ...), for sequences and
-        time-series windows. "transformer": a small causal transformer over the
-        variables with learned positional embeddings. Both share weights across
-        positions; neither takes ``order="ensemble"``. These two and "pixelcnn" sample
-        with a cache (one network step per drawn variable, not a full pass).
+        gated residual blocks with dilations 1, 2, 4, ...) plus a direct linear path (a
+        causal linear convolution over the receptive field, like MADE's direct
+        connections, so that a linear autoregression shared across positions is a
+        special case), for sequences and time-series windows. "transformer": a small
+        causal transformer over the variables with learned positional embeddings. Both
+        share weights across positions; neither takes ``order="ensemble"``. These two
+        and "pixelcnn" sample with a cache (one network step per drawn variable, not a
+        full pass).
     hidden_layer_sizes : tuple of int or None, default=None
         Hidden widths: of the masked layers for "made" (None: ``(512,)``), of the gated
         convolutional layers (channels) for "pixelcnn" (None: ``(64,) * 6``), of the
