@@ -28,7 +28,9 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = ["save", "load", "FORMAT", "VERSION"]
 
 FORMAT = "skarm-model"
-VERSION = 1
+#: 2: "conv" networks have a direct linear path (new weights), so version 1 files of
+#: conv models would not load; files of other architectures are refused with them.
+VERSION = 2
 
 #: Fitted attributes that are not saved: the module (saved as tensors) and Adam's state
 #: (a warm start after loading restarts the optimiser's moments).
