@@ -37,7 +37,7 @@ class AutoregressiveOutlierDetector(OutlierMixin, AutoregressiveDensityEstimator
         How the threshold ``offset_`` is set. A float in ``(0, 0.5]`` is the share of
         training rows to flag: ``offset_`` is that quantile of their scores. "auto" sets
         it from the model alone, at the log-likelihood that 1 % of the rows the model
-        itself generates fall below (estimated on 2,000 samples): a row is flagged when
+        itself generates fall below (estimated on 10,000 samples): a row is flagged when
         it is less likely than 99 % of what the model considers typical, a test of level
         1 % of "this row comes from the fitted distribution", whatever share of anomalies
         the training data held.
@@ -105,7 +105,10 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
 
     #: Model tail probability of ``contamination="auto"`` and the samples estimating it.
     _auto_tail = 0.01
-    _auto_samples = 2000
+    #: 10,000: the 1 % quantile of n draws has a standard error of about
+    #: sqrt(0.01 * 0.99 / n) / 0.01 nats (0.22 at 2,000, where one seed in a hundred put the
+    #: threshold 0.7 nats off; 0.10 now).
+    _auto_samples = 10000
 
     def __init__(
         self,
