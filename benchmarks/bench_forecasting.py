@@ -69,6 +69,7 @@ every line there. Usage::
     python benchmarks/bench_forecasting.py --label small --config '{"hidden_layer_sizes": [16, 16]}'
     python benchmarks/bench_forecasting.py --table-only
     python benchmarks/bench_forecasting.py --val-only --config '{"dropout": 0.2}'  # screen
+    python benchmarks/bench_forecasting.py --direct-gain 3 1 --label conv-ens4-direct-g3d1
 """
 
 from __future__ import annotations
@@ -288,6 +289,14 @@ def main() -> None:
         action="store_true",
         help="skarm models each window relative to its last prefix value",
     )
+    parser.add_argument(
+        "--direct-gain",
+        type=float,
+        nargs=2,
+        metavar=("GAIN", "DECAY"),
+        help="gain of the conv direct path at lag 1 and its decay with the lag j "
+        "(GAIN / j**DECAY; skarm.nn.sequence.DIRECT_GAIN, DIRECT_GAIN_DECAY)",
+    )
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument(
         "--val-only",
@@ -301,6 +310,10 @@ def main() -> None:
     if args.table_only:
         print(table(read_records(args.out)))
         return
+    if args.direct_gain is not None:  # read by CausalConv1D at construction
+        import skarm.nn.sequence
+
+        skarm.nn.sequence.DIRECT_GAIN, skarm.nn.sequence.DIRECT_GAIN_DECAY = args.direct_gain
 
     k, h = SERIES[args.series]
     k, h = args.history or k, args.horizon or h

@@ -195,6 +195,46 @@ def test_conv_direct_path_is_causal_and_stepped_like_the_full_pass(n_members):
         torch.testing.assert_close(step[:, :, 0], full[:, :, p], rtol=1e-12, atol=1e-12)
 
 
+def test_conv_direct_path_gain_scales_its_coefficients_not_its_prior():
+    """The direct path computes with ``direct_gain`` times its stored weights (a faster
+    Adam in the coefficients); the prior reads the stored weights, as for any layer."""
+    from skarm._engine import _penalised_weights
+
+    torch.manual_seed(0)
+    nets = [
+        CausalConv1D(range(6), range(6), hidden_sizes=[4], direct_gain=g, direct_gain_decay=0)
+        for g in (1, 20)
+    ]
+    nets[1].load_state_dict(nets[0].state_dict())
+    x = torch.randn(3, 6)
+    for net in nets:
+        with torch.no_grad():
+            net.nets[0].direct.weight.fill_(0.01)
+            net.nets[0].head2.weight.zero_()
+    direct = [net.nets[0].direct for net in nets]
+    torch.testing.assert_close(direct[1].coefficients(), 20 * direct[1].weight)
+    torch.testing.assert_close(nets[1](x) - nets[1](x * 0), 20 * (nets[0](x) - nets[0](x * 0)))
+    assert any(w is direct[1].weight for w in _penalised_weights(nets[1]))
+    assert direct[1] in nets[1].output_layers()
+    # One Adam step from zero moves the coefficients by about lr * gain.
+    for net in nets:
+        with torch.no_grad():
+            net.nets[0].direct.weight.zero_()
+    moved = []
+    for net in nets:
+        opt = torch.optim.Adam([net.nets[0].direct.weight], lr=1e-3)
+        (net(x) * torch.randn(1, 3, 6, generator=torch.Generator().manual_seed(1))).sum().backward()
+        opt.step()
+        moved.append(net.nets[0].direct.coefficients().abs().max().item())
+    assert moved[0] == pytest.approx(1e-3, rel=1e-3) and moved[1] == pytest.approx(2e-2, rel=1e-3)
+    # With a decay, lag j (the last tap is lag 1) gets gain / j**decay.
+    net = CausalConv1D(range(6), range(6), hidden_sizes=[4], direct_gain=3, direct_gain_decay=1)
+    lags = torch.arange(net.nets[0].direct.kernel_size[0], 0, -1)
+    torch.testing.assert_close(net.nets[0].direct.lag_gains, 3 / lags.float())
+    with pytest.raises(ValueError, match="direct_gain"):
+        CausalConv1D(range(6), range(6), hidden_sizes=[4], direct_gain=0)
+
+
 def test_conv_with_its_branch_zeroed_is_a_gaussian_autoregression():
     """The direct path makes a Gaussian AR(p) with weights shared across positions a
     special case of architecture="conv" (distribution="normal"): with the convolutional
@@ -215,7 +255,7 @@ def test_conv_with_its_branch_zeroed_is_a_gaussian_autoregression():
         member.head2.bias.copy_(torch.tensor([c, np.log(np.expm1(sigma - 1e-3))]))
         member.direct.weight.zero_()
         for i, weight in enumerate(phi, start=1):  # the last tap reads the previous value
-            member.direct.weight[0, 0, -i] = weight
+            member.direct.weight[0, 0, -i] = weight / member.direct.gain  # stored: raw
     Z = est.coder_.transform(X).astype(np.float64)
     mean = np.full_like(Z, c)
     for i, weight in enumerate(phi, start=1):
