@@ -25,31 +25,31 @@ EXP_FLOOR = -80.0
 _LOG2_E = 1.0 / math.log(2.0)
 
 
-def _softmax_terms(x: Tensor, dim: int) -> tuple[Tensor, Tensor, Tensor]:
-    """``exp(x - peak)`` (clamped below at :data:`EXP_FLOOR`), its sum and ``peak``.
+def _softmax_terms(x: Tensor, dim: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``exp(x - peak)`` (clamped below at :data:`EXP_FLOOR`), its sum, ``peak`` and the
+    raw maximum.
 
     On CPU, ``exp`` of an argument that underflows (a far component's log-density, a
     padding ``-inf``) takes a slow path, 10 to 15 times slower than in range; in a mixture
     with many atoms most terms underflow. Clamping keeps every argument in range: a term
     more than 80 nats below the largest counts as 80 nats below, a relative error of at
-    most ``n_terms * 1.8e-35``. A non-finite peak (all terms ``-inf``) is replaced by 0
-    here; the callers restore it.
+    most ``n_terms * 1.8e-35``. A non-finite maximum (all terms ``-inf``) gives the peak
+    0; callers that need it use the raw maximum.
     """
-    peak = x.amax(dim=dim, keepdim=True)
-    peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+    raw = x.amax(dim=dim, keepdim=True)
+    peak = torch.where(torch.isfinite(raw), raw, torch.zeros_like(raw))
     # exp(v) as 2 ** (v log2 e): torch's float32 ``exp2`` kernel is 3 times faster than
     # its ``exp`` on CPU (an extra multiplication costs a tenth of that).
     terms = (x - peak).clamp_(min=EXP_FLOOR).mul_(_LOG2_E).exp2_()
-    return terms, terms.sum(dim=dim, keepdim=True), peak
+    return terms, terms.sum(dim=dim, keepdim=True), peak, raw
 
 
 class _LogSumExp(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, dim: int) -> Tensor:
-        terms, total, peak = _softmax_terms(x, dim)
+        terms, total, peak, raw = _softmax_terms(x, dim)
         out = total.log().add_(peak)
-        raw_peak = x.amax(dim=dim, keepdim=True)
-        out = torch.where(torch.isfinite(raw_peak), out, raw_peak)  # -inf, +inf or NaN
+        out = torch.where(torch.isfinite(raw), out, raw)  # -inf, +inf or NaN
         ctx.save_for_backward(terms, total)
         return out
 
@@ -84,7 +84,7 @@ def _pool_terms(x, centre, width, scale, loc, log_count):
 def _normalise(v: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
     """Softmax weights of ``v`` over its last axis and its log-normaliser; padding slots
     (``valid == 0``) weigh exactly nothing."""
-    terms, total, peak = _softmax_terms(v, -1)
+    terms, total, peak, _ = _softmax_terms(v, -1)
     if valid is not None:
         total = terms.mul_(valid).sum(-1, keepdim=True)
     return terms.div_(total), total.log_().add_(peak)

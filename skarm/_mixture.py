@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Categorical, MixtureSameFamily, Normal
 
@@ -194,7 +193,7 @@ class MixtureHead(NormalHead):
         scale = positive_scale(scale, self.min_scale)
         if self.n_atoms + self.n_pool:
             offset = self.atom_scale_offset if columns is None else self.atom_scale_offset[columns]
-            atom_scale = F.softplus(params[..., -1:] + offset.unsqueeze(-1)) + self.min_scale
+            atom_scale = positive_scale(params[..., -1:] + offset.unsqueeze(-1), self.min_scale)
             logits, loc, scale = [logits], [loc], [scale]
             if self.n_atoms:
                 atom_loc = self.atom_loc if columns is None else self.atom_loc[columns]
@@ -231,8 +230,8 @@ class MixtureHead(NormalHead):
         weights = [logits]
         terms = [logits - 0.5 * ((x - loc) / scale).square() - torch.log(scale)]
         if self.n_atoms + self.n_pool:
-            atom_scale = F.softplus(params[..., -1:] + self.atom_scale_offset.unsqueeze(-1))
-            atom_scale = atom_scale + self.min_scale
+            raw_atom_scale = params[..., -1:] + self.atom_scale_offset.unsqueeze(-1)
+            atom_scale = positive_scale(raw_atom_scale, self.min_scale)
             log_atom_scale = torch.log(atom_scale)
             if self.n_atoms:
                 atom_logits = params[..., 3 * m : 3 * m + self.n_atoms]

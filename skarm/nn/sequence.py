@@ -185,6 +185,8 @@ class _GainConv1d(nn.Conv1d):
 
     def coefficients(self) -> Tensor:
         """The weights the convolution computes with, ``gain * weight`` per lag."""
+        if self.gain == 1.0 and self.decay == 0.0:  # the plain path: no product per step
+            return self.weight
         return self.weight * self.lag_gains
 
     def forward(self, x: Tensor) -> Tensor:
