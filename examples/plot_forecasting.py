@@ -101,6 +101,7 @@ params = dict(
     hidden_layer_sizes=(32,) * 5,
     ensemble_size=4,
     atoms=None,
+    learning_rate_init=3e-3,  # the step size this configuration was chosen with
     random_state=0,
 )
 max_epochs, patience = (2, 2) if quick else (300, 25)

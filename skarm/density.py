@@ -147,7 +147,7 @@ class AutoregressiveDensityEstimator(DensityQueries, DensityMixin, TorchEstimato
         ``1 / alpha``) prior.
     batch_size : int, default=128
         Rows per mini-batch.
-    learning_rate_init : float, default=3e-3
+    learning_rate_init : float, default=5e-3
         Adam's step size.
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         Step-size schedule. "constant" keeps ``learning_rate_init``; "adaptive" halves the
@@ -295,7 +295,7 @@ class AutoregressiveDensityEstimator(DensityQueries, DensityMixin, TorchEstimato
         alpha=5.0,
         l1_ratio=0.0,
         batch_size=128,
-        learning_rate_init=3e-3,
+        learning_rate_init=5e-3,
         learning_rate="adaptive",
         max_iter=500,
         early_stopping=True,
