@@ -45,7 +45,10 @@ def _output_names(est):
 def test_output_fine_tuning_changes_only_the_output_layers(architecture):
     X = correlated_codes(n=300, n_features=6, n_levels=3, seed=0).astype(float)
     est = AutoregressiveDensityEstimator(
-        architecture=architecture, ensemble_size=2, max_iter=2, random_state=0,
+        architecture=architecture,
+        ensemble_size=2,
+        max_iter=2,
+        random_state=0,
         **ARCHITECTURES[architecture],
     ).fit(X)
     before = _state(est)
