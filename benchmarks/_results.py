@@ -4,6 +4,7 @@ that runs resume after an interruption and several processes (one per core) comb
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -12,14 +13,17 @@ def key(record: dict) -> tuple:
     return record["set"], record["split"], record["model"], record.get("label")
 
 
-def read_records(path: Path) -> list[dict]:
-    """Every result in ``path``, the first of any duplicate fit (none if no file)."""
+def read_records(path: Path, keep: Callable[[dict], bool] | None = None) -> list[dict]:
+    """Every result in ``path``, the first of any duplicate fit (none if no file); with
+    ``keep``, only the lines it accepts (before duplicates are resolved)."""
     if not path.exists():
         return []
     unique: dict[tuple, dict] = {}
     for line in path.read_text().splitlines():
         if line:
             record = json.loads(line)
+            if keep is not None and not keep(record):
+                continue
             unique.setdefault(key(record), record)
     return list(unique.values())
 
