@@ -59,8 +59,9 @@ see AutoregressiveDensityEstimator
         anomalies among them: on ADBench's sets (seed 1) four members or 512 units
         lowered the mean AUROC, and atoms put a peak on every repeated value, duplicated
         anomalies included (see the user guide and the benchmarks page). A fourth,
-        ``learning_rate_init=3e-3`` (the density estimator's is 5e-3), is the step size
-        the ADBench figures were measured with.
+        ``learning_rate_init=3e-3`` (the density estimator's is 5e-3), and a fifth,
+        ``dropout=0.5`` (the density estimator's is "auto", 0.25 from 5,000 rows), are
+        the settings the ADBench figures were measured with.
 
     Attributes
     ----------
@@ -69,7 +70,7 @@ see AutoregressiveDensityEstimator
     typical_log_likelihood_ : ndarray of shape (n_features,)
         Median over the training rows of each feature's conditional log-likelihood
         (averaged over the ensemble's members), the reference of :meth:`explain`.
-    module_, coder_, distributions_, order_, device_, n_iter_, loss_curve_, \
+    module_, coder_, distributions_, order_, dropout_, device_, n_iter_, loss_curve_, \
 validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         As in :class:`AutoregressiveDensityEstimator`.
 

@@ -314,3 +314,22 @@ def test_partial_fit_over_chunks_with_the_prior_rescaled_matches_fit():
     rescaled, unchanged = scores.values()
     assert abs(rescaled - full.score(X_test)) < 0.01 * abs(full.score(X_test))
     assert unchanged < full.score(X_test) - 0.05
+
+
+def test_auto_dropout_depends_on_the_rows_and_is_resolved_into_dropout_(monkeypatch):
+    X = correlated_codes()  # 600 rows
+    est = AutoregressiveDensityEstimator(max_iter=2, hidden_layer_sizes=(16,), random_state=0)
+    assert est.get_params()["dropout"] == "auto"
+    rates = lambda e: {m.p for m in e.module_.modules() if type(m).__name__ == "Dropout"}  # noqa: E731
+    assert est.fit(X).dropout_ == 0.5 and rates(est) == {0.5}
+    monkeypatch.setattr(AutoregressiveDensityEstimator, "_auto_dropout_rows", len(X))
+    assert est.fit(X).dropout_ == 0.25 and rates(est) == {0.25}
+    assert est.get_params()["dropout"] == "auto"  # the parameter is left as given
+    # Continued training keeps the network, and the rate, of the first fit.
+    monkeypatch.setattr(AutoregressiveDensityEstimator, "_auto_dropout_rows", len(X) + 1)
+    assert est.set_params(warm_start=True).fit(X).dropout_ == 0.25
+    explicit = AutoregressiveDensityEstimator(dropout=0.1, max_iter=2, hidden_layer_sizes=(16,))
+    assert explicit.fit(X).dropout_ == 0.1 and rates(explicit) == {0.1}
+    assert AutoregressiveDensityEstimator(dropout=0.0, max_iter=2).fit(X).dropout_ == 0.0
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(restored.score_samples(X), est.score_samples(X))
