@@ -382,9 +382,16 @@ class AutoregressiveDensityEstimator(DensityQueries, DensityMixin, TorchEstimato
             n_components=self.n_components,
         )
 
+    def _fitted_dropout(self) -> float:
+        """``dropout_``; models fitted before it existed (files saved and pickles made by
+        skarm before "auto") hold a numeric ``dropout``, which is the rate."""
+        if "dropout_" in self.__dict__:
+            return self.dropout_
+        return float(self.dropout)
+
     def _rebuild_module(self) -> AutoregressiveModel:
         """An untrained module of the fitted configuration (for loading saved tensors)."""
-        return self._build(self.coder_, self.order_, self.dropout_)
+        return self._build(self.coder_, self.order_, self._fitted_dropout())
 
     def _to_tensor(self, Z: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(Z, dtype=self._inference_dtype(self.device_), device=self.device_)
@@ -471,7 +478,7 @@ class AutoregressiveDensityEstimator(DensityQueries, DensityMixin, TorchEstimato
         with self._torch_rng(seed, device):
             frozen = warm and self.trainable_layers == "output"
             if warm:
-                dropout = self.dropout_
+                dropout = self._fitted_dropout()
                 module = copy.deepcopy(self.module_).float()
                 # Adam's moments do not carry over between fits that train other weights.
                 state = None if frozen else self._optimizer_state

@@ -154,3 +154,17 @@ def test_a_model_saved_on_a_gpu_loads_on_cpu(tmp_path):
     np.testing.assert_array_equal(loaded.score_samples(mixed_frame()), scores)
     with pytest.raises(ValueError, match="CUDA is not available"):
         skarm.load(tmp_path / "m.skarm", device="cuda")
+
+
+def test_models_saved_before_dropout_was_resolved_still_load_and_continue(tmp_path):
+    # Files and pickles of skarm before dropout="auto" hold a numeric dropout and no
+    # ``dropout_``: they load, score the same and continue training.
+    X = np.random.RandomState(0).normal(size=(300, 2))
+    est = AutoregressiveDensityEstimator(dropout=0.5, max_iter=2, hidden_layer_sizes=(8,))
+    est.fit(X)
+    del est.dropout_
+    est.save(tmp_path / "old.pt")
+    loaded = skarm.load(tmp_path / "old.pt")
+    np.testing.assert_allclose(loaded.score_samples(X), est.score_samples(X))
+    unpickled = pickle.loads(pickle.dumps(est))
+    assert unpickled.set_params(warm_start=True).fit(X).dropout_ == 0.5
