@@ -1,15 +1,17 @@
-"""Cached versus naive sampling for architecture="conv", "transformer" and "pixelcnn".
+"""Cached versus naive sampling for architecture="made", "conv", "transformer" and "pixelcnn".
 
 Usage::
 
     python benchmarks/bench_sampling.py [--n-samples 2000] [--naive-positions 16]
-        [--architectures conv transformer pixelcnn] [--sides 8 28]
+        [--architectures made conv transformer pixelcnn] [--sides 8 28]
 
 For D = 64 (8 x 8 binary images) and D = 784 (synthetic 28 x 28 binary images) a model
 of each architecture (default widths, one network; the PixelCNN reads each row as a
 ``side x side`` image) is fitted for one epoch (speed does not depend on training), then
 ``module_.sample`` draws ``--n-samples`` rows with the cache (one network step per
-variable) and without it (the whole network rerun per variable), from the same seed.
+variable; for MADE: a rank-``c`` update of the first layer's pre-activations, the layers
+above it and the variable's own output units) and without it (the whole network rerun
+per variable), from the same seed.
 
 - D = 64: both draws are complete; the script checks that they are identical.
 - D = 784: the naive draw would take hours on 2 cores, so its time is measured over the
@@ -27,7 +29,7 @@ import torch
 
 from skarm import AutoregressiveDensityEstimator
 
-ARCHITECTURES = ("conv", "transformer", "pixelcnn")
+ARCHITECTURES = ("made", "conv", "transformer", "pixelcnn")
 
 
 class _Stop(Exception):

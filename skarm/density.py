@@ -88,9 +88,9 @@ class AutoregressiveDensityEstimator(DensityQueries, DensityMixin, TorchEstimato
         connections, so that a linear autoregression shared across positions is a
         special case), for sequences and time-series windows. "transformer": a small
         causal transformer over the variables with learned positional embeddings. Both
-        share weights across positions; neither takes ``order="ensemble"``. These two
-        and "pixelcnn" sample with a cache (one network step per drawn variable, not a
-        full pass).
+        share weights across positions; neither takes ``order="ensemble"``. Every
+        architecture samples with a cache (one network step per drawn variable, not a
+        full pass); "made" and "linear" with ``order="ensemble"`` use full passes.
     hidden_layer_sizes : tuple of int or None, default=None
         Hidden widths: of the masked layers for "made" (None: ``(512,)``), of the gated
         convolutional layers (channels) for "pixelcnn" (None: ``(64,) * 6``), of the

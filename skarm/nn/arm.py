@@ -265,7 +265,8 @@ class AutoregressiveModel(nn.Module):
             x = x.clone()
         rows = torch.arange(x.shape[0], device=x.device)
         member = torch.randint(self.n_members, (x.shape[0],), device=x.device)
-        if cache and hasattr(self.net, "step") and len(self.orders) == 1 and not self.n_context:
+        steps = hasattr(self.net, "step") and getattr(self.net, "can_step", True)
+        if cache and steps and len(self.orders) == 1 and not self.n_context:
             return self._sample_cached(x, start, member)
         orders = self.orders[member % len(self.orders)]  # (n, D): each row's order
         for p in range(start, self.n_features):

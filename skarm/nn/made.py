@@ -196,6 +196,11 @@ class MADE(nn.Module):
         if hidden_sizes and direct:
             self.direct = MaskedLinear((d_out[:, :, None] > d_in[:, None, :]).float(), bias=False)
             nn.init.zeros_(self.direct.weight)
+        # The units of each position, for incremental generation (step); only when every
+        # member shares the degrees (one order), which is when samplers use it.
+        self._step_units = None
+        if bool((d_in == d_in[0]).all()) and bool((d_out == d_out[0]).all()):
+            self._step_units = (d_in[0].clone(), d_out[0].clone())
 
     def forward(self, x: Tensor) -> Tensor:
         """Map ``x`` of shape ``(n, n_in)`` to parameters of shape ``(n_members, n, n_out)``."""
@@ -203,6 +208,73 @@ class MADE(nn.Module):
         out = self.output(self.hidden(x))
         if self.direct is not None:
             out = out + self.direct(x)
+        return out
+
+    @property
+    def can_step(self) -> bool:
+        """Whether :meth:`step` applies: every member has the same degrees (one order).
+
+        Models pickled before incremental generation existed lack the unit lists and
+        are sampled by full passes."""
+        return getattr(self, "_step_units", None) is not None
+
+    def init_cache(self, n: int, like: Tensor) -> dict:
+        """An empty generation cache for ``n`` rows (dtype and device of ``like``).
+
+        It holds the encoded inputs given so far and the first hidden layer's
+        pre-activations, which :meth:`step` updates one position at a time.
+        """
+        in_degrees, out_degrees = self._step_units
+        x = like.new_zeros(n, len(in_degrees))
+        first = self.hidden[0] if len(self.hidden) else None
+        # Each position's units, found once on the host: no device sync per position.
+        n_positions = int(max(in_degrees.max(), out_degrees.max())) + 1
+        cache = {
+            "x": x,
+            "in_units": [
+                torch.nonzero(in_degrees == p).flatten().to(x.device) for p in range(n_positions)
+            ],
+            "out_units": [
+                torch.nonzero(out_degrees == p).flatten().to(x.device) for p in range(n_positions)
+            ],
+        }
+        if first is not None:
+            weight = (first.weight * first.mask).to(x.dtype)  # (K, H, n_in)
+            cache["weight"] = weight
+            cache["pre"] = first.bias.to(x.dtype).expand(self.n_members, n, -1).clone()
+        return cache
+
+    def step(self, cache: dict, previous: Tensor | None, p: int) -> Tensor:
+        """Outputs at position ``p``, shape ``(n_members, n, units of degree p)``.
+
+        ``previous`` holds the encoded inputs of the variable at position ``p - 1``
+        (``(n, c)``, its ``c`` input units in order; None at ``p == 0``); positions are
+        stepped in turn from 0. Instead of a full pass per position (all inputs times all
+        hidden units, all outputs), the new inputs are added to the first layer's
+        pre-activations (a rank-``c`` update), the layers above it run once on the
+        result, and only the output units of position ``p`` are computed. The values
+        are those of ``forward`` on a row holding the given inputs (up to float
+        rounding): an output of degree ``p`` never sees inputs of degree ``>= p``, so the
+        positions not yet given do not matter.
+        """
+        x = cache["x"]
+        if previous is not None:
+            units = cache["in_units"][p - 1]
+            if previous.shape[1] != len(units):
+                raise ValueError(
+                    f"Position {p - 1} has {len(units)} input units; got {previous.shape[1]}."
+                )
+            x[:, units] = previous
+            if "pre" in cache:
+                cache["pre"] += torch.matmul(previous, cache["weight"][:, :, units].transpose(1, 2))
+        rows = cache["out_units"][p]
+        inputs = x.unsqueeze(0).expand(self.n_members, -1, -1)
+        if "pre" not in cache:  # no hidden layers: the masked linear map of the inputs
+            return self.output.forward_rows(inputs, rows)
+        hidden = self.hidden[1:](cache["pre"])
+        out = self.output.forward_rows(hidden, rows)
+        if self.direct is not None:
+            out = out + self.direct.forward_rows(inputs, rows)
         return out
 
     def output_layers(self) -> list[nn.Module]:
