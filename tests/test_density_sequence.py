@@ -11,7 +11,7 @@ from scipy.integrate import trapezoid
 from skarm import AutoregressiveDensityEstimator, load
 from skarm.nn import CausalConv1D, CausalTransformer
 
-from helpers import all_states, correlated_codes
+from helpers import all_states, assert_cached_equals_naive, correlated_codes, mixed_columns
 
 ARCHS = ["conv", "transformer"]
 
@@ -74,28 +74,13 @@ def test_samples_follow_the_models_own_pmf_and_cached_equals_naive(arch):
 def test_cached_sampling_equals_naive_on_mixed_columns_with_atoms_and_a_prefix(arch):
     """Categorical, continuous (with atoms: a column-dependent input code) and Bernoulli
     columns in a random order; full draws and prefix continuations."""
-    rng = np.random.RandomState(0)
-    n = 600
-    c = rng.randint(0, 3, n)
-    setting = rng.choice([0.0, 1.5, 4.0], n)  # repeated values: atoms
-    x = c + setting + 0.3 * rng.randn(n)
-    b = (x + rng.randn(n) > 2).astype(float)
-    X = np.column_stack([c, setting, x, b])
+    X = mixed_columns()
     kinds = ["categorical", "mixture", "mixture", "bernoulli"]
     est = AutoregressiveDensityEstimator(
         distribution=kinds, order="random", atoms="auto", **fast(arch)
     ).fit(X)
     assert est.coder_.internal_atoms([1])[0].size == 3  # the settings are atoms
-    module = est.module_
-    for start in (0, 2):
-        x0 = torch.as_tensor(est.coder_.transform(X[:300]), dtype=torch.float64)
-        torch.manual_seed(7)
-        cached = module.sample(300, x=x0, start=start)
-        torch.manual_seed(7)
-        naive = module.sample(300, x=x0, start=start, cache=False)
-        discrete = ~torch.as_tensor(est.coder_.continuous)
-        assert torch.equal(cached[:, discrete], naive[:, discrete])
-        torch.testing.assert_close(cached, naive, rtol=1e-9, atol=1e-9)
+    assert_cached_equals_naive(est, X[:300])
     draws = est.sample(500, random_state=0)
     assert np.isfinite(est.score_samples(draws)).all()
 

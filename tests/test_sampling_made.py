@@ -10,6 +10,8 @@ import torch
 from skarm import AutoregressiveDensityEstimator, AutoregressiveOutlierDetector
 from skarm.nn import MADE
 
+from helpers import assert_cached_equals_naive, mixed_columns
+
 
 @pytest.mark.parametrize("hidden", [(), (8,), (8, 6)])
 @pytest.mark.parametrize("n_members", [1, 3])
@@ -39,15 +41,6 @@ def test_step_checks_the_width_of_the_given_inputs():
         net.step(cache, torch.zeros(2, 1, dtype=torch.float64), 2)
 
 
-def mixed_data(n=600, seed=0):
-    rng = np.random.RandomState(seed)
-    c = rng.randint(0, 3, n)
-    setting = rng.choice([0.0, 1.5, 4.0], n)  # repeated values: atoms, an input code
-    x = c + setting + 0.3 * rng.randn(n)
-    b = (x + rng.randn(n) > 2).astype(float)
-    return np.column_stack([c, setting, x, b])
-
-
 @pytest.mark.parametrize(
     "params",
     [
@@ -58,28 +51,17 @@ def mixed_data(n=600, seed=0):
     ],
 )
 def test_cached_sampling_equals_full_passes_on_mixed_columns(params):
-    X = mixed_data()
+    X = mixed_columns()
     kinds = ["categorical", "mixture", "mixture", "bernoulli"]
     est = AutoregressiveDensityEstimator(
         distribution=kinds, max_iter=10, random_state=0, **params
     ).fit(X)
-    module = est.module_
-    assert module.net.can_step
-    discrete = ~torch.as_tensor(est.coder_.continuous)
-    for start in (0, 2):
-        x0 = torch.as_tensor(est.coder_.transform(X[:300]), dtype=torch.float64)
-        torch.manual_seed(7)
-        cached = module.sample(300, x=x0, start=start)
-        torch.manual_seed(7)
-        naive = module.sample(300, x=x0, start=start, cache=False)
-        assert torch.equal(cached[:, discrete], naive[:, discrete])
-        torch.testing.assert_close(cached, naive, rtol=1e-9, atol=1e-9)
-        given = module.order[:start]
-        assert torch.equal(cached[:, given], x0[:, given])
+    assert est.module_.net.can_step
+    assert_cached_equals_naive(est, X[:300])
 
 
 def test_members_with_their_own_orders_and_old_models_sample_by_full_passes():
-    X = mixed_data()
+    X = mixed_columns()
     est = AutoregressiveDensityEstimator(order="ensemble", max_iter=5, random_state=0).fit(X)
     assert not est.module_.net.can_step  # each member its own order
     assert np.isfinite(est.score_samples(est.sample(200, random_state=0))).all()
@@ -96,7 +78,7 @@ def test_members_with_their_own_orders_and_old_models_sample_by_full_passes():
 def test_outlier_threshold_uses_the_same_draws():
     """The detector's "auto" threshold scores model draws: the cached draws give the
     threshold that full passes give."""
-    X = mixed_data()
+    X = mixed_columns()
     det = AutoregressiveOutlierDetector(max_iter=5, random_state=0).fit(X)
     slow = copy.deepcopy(det)
     del slow.module_.net._step_units
