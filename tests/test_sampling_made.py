@@ -83,3 +83,28 @@ def test_outlier_threshold_uses_the_same_draws():
     slow = copy.deepcopy(det)
     del slow.module_.net._step_units
     assert det._threshold(X) == pytest.approx(slow._threshold(X), rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_the_regressors_cached_draws_equal_full_passes(n_outputs):
+    """A conditional model: the features are the network's inputs of degree 0."""
+    from skarm import ConditionalNLLRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(300, 2))
+    Y = X @ rng.randn(2, n_outputs) + 0.2 * rng.randn(300, n_outputs)
+    Y[:, -1] += Y[:, 0] ** 2  # outputs that depend on each other
+    reg = ConditionalNLLRegressor(distribution="mixture", max_iter=5, random_state=0)
+    reg.fit(X, Y if n_outputs > 1 else Y[:, 0])
+    module = reg.module_
+    assert module.net.can_step
+    context = reg._context_tensor(reg._context(X[:200]))
+    torch.manual_seed(5)
+    cached = module.sample(200, context=context)
+    torch.manual_seed(5)
+    naive = module.sample(200, context=context, cache=False)
+    torch.testing.assert_close(cached, naive, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="needs a context of shape"):
+        module.sample(200)
+    draws = reg.sample(X[:50], n_samples=4, random_state=0)
+    assert draws.shape == ((4, 50, n_outputs) if n_outputs > 1 else (4, 50))

@@ -266,8 +266,9 @@ class AutoregressiveModel(nn.Module):
         rows = torch.arange(x.shape[0], device=x.device)
         member = torch.randint(self.n_members, (x.shape[0],), device=x.device)
         steps = hasattr(self.net, "step") and getattr(self.net, "can_step", True)
-        if cache and steps and len(self.orders) == 1 and not self.n_context:
-            return self._sample_cached(x, start, member)
+        with_context = not self.n_context or getattr(self.net, "steps_context", False)
+        if cache and steps and len(self.orders) == 1 and with_context:
+            return self._sample_cached(x, start, member, context)
         orders = self.orders[member % len(self.orders)]  # (n, D): each row's order
         for p in range(start, self.n_features):
             cols = orders[:, p]
@@ -281,17 +282,26 @@ class AutoregressiveModel(nn.Module):
                     x[r, c] = head.sample(params[i][member[r], r, k], k)
         return x
 
-    def _sample_cached(self, x: Tensor, start: int, member: Tensor) -> Tensor:
-        """Incremental generation through the network's cache (one shared order)."""
+    def _sample_cached(
+        self, x: Tensor, start: int, member: Tensor, context: Tensor | None = None
+    ) -> Tensor:
+        """Incremental generation through the network's cache (one shared order).
+
+        A conditional model's context is the network's input of degree 0 (its variables
+        are then at degrees 1, 2, ...): it is given before the first variable."""
         n = x.shape[0]
         rows = torch.arange(n, device=x.device)
         state = self.net.init_cache(n, x)
-        previous = None
+        previous, shift = None, 0
+        if self.n_context:
+            if context is None or context.shape != (n, self.n_context):
+                raise ValueError(f"This model needs a context of shape ({n}, {self.n_context}).")
+            previous, shift = context.to(x.dtype), 1
         # Host-side lookups, read once: no device sync per position.
         group_of, index_in_group = self._group_of.tolist(), self._index_in_group.tolist()
         for p, col in enumerate(self.orders[0].tolist()):
             head, k = self.heads[group_of[col]], index_in_group[col]
-            out = self.net.step(state, previous, p)  # (K, n, channels of position p)
+            out = self.net.step(state, previous, p + shift)  # (K, n, channels of position p)
             if p >= start:
                 columns = self._index_in_group[col].expand(n)
                 x[:, col] = head.sample(out[member, rows, : head.n_params], columns)

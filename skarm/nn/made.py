@@ -210,6 +210,9 @@ class MADE(nn.Module):
             out = out + self.direct(x)
         return out
 
+    #: :meth:`step` takes a conditional model's context as the inputs of degree 0.
+    steps_context = True
+
     @property
     def can_step(self) -> bool:
         """Whether :meth:`step` applies: every member has the same degrees (one order).
