@@ -109,6 +109,12 @@ class AutoregressiveModel(nn.Module):
     def n_members(self) -> int:
         return int(getattr(self.net, "n_members", 1))
 
+    def _checked_context(self, context: Tensor | None, n: int) -> Tensor:
+        """The context of ``n`` rows a conditional model needs, or a clear error."""
+        if context is None or context.shape != (n, self.n_context):
+            raise ValueError(f"This model needs a context of shape ({n}, {self.n_context}).")
+        return context
+
     def _net_input(self, x: Tensor, context: Tensor | None) -> Tensor:
         """The encoded row (context first) the network reads, shape ``(n, n_in)``."""
         n = x.shape[0]
@@ -116,9 +122,7 @@ class AutoregressiveModel(nn.Module):
             head.encode(x[:, self._cols(i)]).reshape(n, -1) for i, head in enumerate(self.heads)
         ]
         if self.n_context:
-            if context is None or context.shape != (n, self.n_context):
-                raise ValueError(f"This model needs a context of shape ({n}, {self.n_context}).")
-            encoded.insert(0, context.to(x.dtype))
+            encoded.insert(0, self._checked_context(context, n).to(x.dtype))
         return torch.cat(encoded, dim=1) if len(encoded) > 1 else encoded[0]
 
     def _params(self, x: Tensor, context: Tensor | None = None) -> list[Tensor]:
@@ -294,9 +298,7 @@ class AutoregressiveModel(nn.Module):
         state = self.net.init_cache(n, x)
         previous, shift = None, 0
         if self.n_context:
-            if context is None or context.shape != (n, self.n_context):
-                raise ValueError(f"This model needs a context of shape ({n}, {self.n_context}).")
-            previous, shift = context.to(x.dtype), 1
+            previous, shift = self._checked_context(context, n).to(x.dtype), 1
         # Host-side lookups, read once: no device sync per position.
         group_of, index_in_group = self._group_of.tolist(), self._index_in_group.tolist()
         for p, col in enumerate(self.orders[0].tolist()):

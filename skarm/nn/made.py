@@ -251,14 +251,15 @@ class MADE(nn.Module):
         """Outputs at position ``p``, shape ``(n_members, n, units of degree p)``.
 
         ``previous`` holds the encoded inputs of the variable at position ``p - 1``
-        (``(n, c)``, its ``c`` input units in order; None at ``p == 0``); positions are
-        stepped in turn from 0. Instead of a full pass per position (all inputs times all
-        hidden units, all outputs), the new inputs are added to the first layer's
-        pre-activations (a rank-``c`` update), the layers above it run once on the
-        result, and only the output units of position ``p`` are computed. The values
-        are those of ``forward`` on a row holding the given inputs (up to float
-        rounding): an output of degree ``p`` never sees inputs of degree ``>= p``, so the
-        positions not yet given do not matter.
+        (``(n, c)``, its ``c`` input units in order; None for the first position
+        stepped); positions are stepped in turn, from 0, or from 1 with a conditional
+        model's context (its inputs of degree 0) as ``previous``. Instead of a full pass
+        per position (all inputs times all hidden units, all outputs), the new inputs
+        are added to the first layer's pre-activations (a rank-``c`` update), the layers
+        above it run once on the result, and only the output units of position ``p``
+        are computed. The values are those of ``forward`` on a row holding the given
+        inputs (up to float rounding): an output of degree ``p`` never sees inputs of
+        degree ``>= p``, so the positions not yet given do not matter.
         """
         x = cache["x"]
         if previous is not None:
