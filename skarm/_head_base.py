@@ -5,6 +5,7 @@ See :mod:`skarm.heads` for what a head is.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Normal
@@ -100,3 +101,14 @@ class NormalHead(Head):
     def distribution(self, params: Tensor, columns: Tensor | None = None) -> Normal:
         loc, raw_scale = params.unbind(-1)
         return Normal(loc, positive_scale(raw_scale, self.min_scale), validate_args=False)
+
+    #: Where a column's free Gaussians keep their means and pre-softplus scales among its
+    #: ``n_params`` outputs, and its shared atom scale (None: no atoms); see
+    #: :meth:`free_gaussians` and :mod:`skarm._refit`.
+    mean_slots, scale_slots, atom_scale_slot = slice(0, 1), slice(1, 2), None
+
+    def free_gaussians(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The free Gaussians of the conditionals ``params`` ``(..., c, n_params)``: their
+        log-weights in the whole conditional, means and scales, each ``(..., c, m)``."""
+        loc, raw_scale = params[..., self.mean_slots], params[..., self.scale_slots]
+        return torch.zeros_like(loc), loc, positive_scale(raw_scale, self.min_scale)

@@ -261,6 +261,36 @@ class MixtureHead(NormalHead):
         log_norm = 0.5 * math.log(2.0 * math.pi)
         return (logsumexp(terms) - logsumexp(weights)).squeeze(-1) - log_norm
 
+    # Properties, not attributes set in __init__: models pickled before they existed
+    # have them too.
+    @property
+    def mean_slots(self) -> slice:
+        return slice(self.n_components, 2 * self.n_components)
+
+    @property
+    def scale_slots(self) -> slice:
+        return slice(2 * self.n_components, 3 * self.n_components)
+
+    @property
+    def atom_scale_slot(self) -> int | None:
+        return self.n_params - 1 if self.n_atoms + self.n_pool else None
+
+    def free_gaussians(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The free Gaussians of the conditionals ``params`` ``(..., c, n_params)``: their
+        log-weights in the whole mixture (atoms and pool included), means and scales,
+        each ``(..., c, n_components)``."""
+        m = self.n_components
+        logits, loc, raw_scale = params[..., : 3 * m].split(m, dim=-1)
+        weights = [logits]
+        if self.n_atoms:
+            atom_logits = params[..., 3 * m : 3 * m + self.n_atoms]
+            weights.append(atom_logits.masked_fill(~self.atom_valid, -math.inf))
+        if self.n_pool:
+            logit = params[..., 3 * m + self.n_atoms : 3 * m + self.n_atoms + 1]
+            weights.append(logit.masked_fill(~self.pool_valid.any(-1, keepdim=True), -math.inf))
+        log_norm = logsumexp(torch.cat(weights, dim=-1))
+        return logits - log_norm, loc, positive_scale(raw_scale, self.min_scale)
+
     @staticmethod
     def _initial_atom_scale(values: np.ndarray, min_scale: float) -> float:
         """Half the median gap between sorted atoms, within ``[2 min_scale, 0.1]``."""

@@ -186,12 +186,15 @@ def load(path: str | os.PathLike, device: str | torch.device | None = None):
         estimator.device_ = torch.device("cpu")
     with torch.random.fork_rng(devices=[]):  # building draws masks: keep the caller's RNG
         module = estimator._rebuild_module()
+    # In the inference dtype before loading: weights saved in float64 (fitted on CPU, or
+    # changed after training by the output refit) load exactly.
+    dtype = estimator._inference_dtype(estimator.device_)
+    module = module.to(dtype)
     try:
         module.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         raise ValueError(
             f"The tensors in {os.fspath(path)!r} do not fit the model: {exc}"
         ) from None
-    dtype = estimator._inference_dtype(estimator.device_)
     estimator.module_ = module.to(estimator.device_, dtype).eval()
     return estimator

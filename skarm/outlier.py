@@ -50,8 +50,8 @@ hidden_layer_sizes, image_shape, dropout, ensemble_size, order, dequantize, atom
 alpha, l1_ratio, batch_size, learning_rate_init, learning_rate, max_iter, \
 early_stopping, validation_fraction, n_iter_no_change, tol, max_grad_norm, \
 eval_batch_size, device, \
-random_state, verbose, warm_start, trainable_layers, subsample_dimensions : \
-see AutoregressiveDensityEstimator
+random_state, verbose, warm_start, trainable_layers, subsample_dimensions, \
+refit_rounds : see AutoregressiveDensityEstimator
         The density model's parameters, with the same meaning and defaults except
         three, which make a smoother density: ``ensemble_size=1``, ``atoms=None`` and,
         for "made", ``hidden_layer_sizes=None`` meaning one hidden layer of 128 units
@@ -61,7 +61,8 @@ see AutoregressiveDensityEstimator
         anomalies included (see the user guide and the benchmarks page). A fourth,
         ``learning_rate_init=3e-3`` (the density estimator's is 5e-3), and a fifth,
         ``dropout=0.5`` (the density estimator's is "auto", 0.25 from 5,000 rows), are
-        the settings the ADBench figures were measured with.
+        the settings the ADBench figures were measured with. A sixth,
+        ``refit_rounds=0``: the output refit was not measured on ADBench yet.
 
     Attributes
     ----------
@@ -148,6 +149,7 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
         warm_start=False,
         trainable_layers="all",
         subsample_dimensions=None,
+        refit_rounds=0,
     ):
         super().__init__(
             distribution=distribution,
@@ -180,6 +182,7 @@ validation_scores_, best_validation_score_, n_features_in_, feature_names_in_
             warm_start=warm_start,
             trainable_layers=trainable_layers,
             subsample_dimensions=subsample_dimensions,
+            refit_rounds=refit_rounds,
         )
         self.contamination = contamination
         self.trim = trim

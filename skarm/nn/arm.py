@@ -127,10 +127,14 @@ class AutoregressiveModel(nn.Module):
 
     def _params(self, x: Tensor, context: Tensor | None = None) -> list[Tensor]:
         """Run the network; per-group parameters of shape ``(K, n, c_g, P_g)``."""
-        n = x.shape[0]
-        out = self.net(self._net_input(x, context))
+        return self._split_params(self.net(self._net_input(x, context)))
+
+    def _split_params(self, out: Tensor) -> list[Tensor]:
+        """The network's output ``(K, n, n_out)`` (or ``(n, n_out)``) as per-group
+        parameters of shape ``(K, n, c_g, P_g)``."""
         if out.dim() == 2:
             out = out.unsqueeze(0)
+        n = out.shape[1]
         params = []
         for i, head in enumerate(self.heads):
             _, offset, size = self._groups[i]
@@ -141,7 +145,10 @@ class AutoregressiveModel(nn.Module):
 
     def member_log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``log p_k(x_j | x_<j)`` of every member ``k`` and column ``j``: ``(K, n, D)``."""
-        params = self._params(x, context)
+        return self.member_log_prob_of(self._params(x, context), x)
+
+    def member_log_prob_of(self, params: list[Tensor], x: Tensor) -> Tensor:
+        """:meth:`member_log_prob` from given per-group parameters (:meth:`_split_params`)."""
         if len(self.heads) == 1:
             return self.heads[0].log_prob(params[0], x[:, self._cols(0)])
         out = x.new_empty((params[0].shape[0], *x.shape))

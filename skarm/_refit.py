@@ -1,0 +1,256 @@
+"""Closed-form refit of the Gaussian conditionals' output layer after training.
+
+Stochastic gradients fit a conditional's mean to a precision of about the step size; a
+column that is a smooth function of the earlier ones (a simulator's output, a unit
+conversion, a copy) needs far more. With the hidden features fixed (dropout off, as the
+fitted model scores), the component means of a Gaussian or Gaussian-mixture conditional
+are linear in the output layer's weights, and one EM step fits them exactly: the
+E-step gives each training row's responsibility ``r_nm`` for each free component, and
+the M-step is the weighted ridge regression
+
+.. math:: \\min_\\theta \\sum_n \\frac{r_{nm}}{2 \\sigma_{nm}^2} (z_n - a_n^\\top \\theta)^2
+    + \\frac{\\alpha}{2} \\|\\theta_W\\|^2
+
+over the features ``a_n`` the mask lets the unit see (hidden units and inputs of lower
+degree, and the bias, which the prior leaves out): the same MAP objective as training,
+with the scales and weights held. A scale calibration follows: the pre-softplus scales
+of a conditional's free components (and its atoms' shared scale) are shifted by the
+amount, on a grid, that scores the training rows best. Each change is kept only for the
+(member, column) conditionals whose held-out rows score better, and the whole refit is
+undone if the held-out score of the model does not improve. See the user guide,
+"Refitting the output layer".
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.distributions import Normal
+
+from skarm._head_base import NormalHead
+from skarm._mixture import MixtureHead
+from skarm.nn.arm import AutoregressiveModel
+from skarm.nn.made import MADE
+
+__all__ = ["can_refit", "refit_output_layer"]
+
+#: Shifts of the pre-softplus scales tried by the calibration (0 keeps the scale).
+SCALE_SHIFTS = torch.linspace(-2.0, 1.0, 13)
+#: Training rows the calibration scores (a random subset of them when there are more):
+#: it chooses one shift per (member, column).
+CALIBRATION_ROWS = 4096
+
+
+def _gaussian_groups(module: AutoregressiveModel) -> list[int]:
+    """Groups whose head is Gaussian (one or a mixture): their means are least squares."""
+    return [i for i, h in enumerate(module.heads) if type(h) in (NormalHead, MixtureHead)]
+
+
+def can_refit(module: AutoregressiveModel) -> bool:
+    """Whether :func:`refit_output_layer` applies: a masked MLP ("made", "linear") with at
+    least one Gaussian or Gaussian-mixture column."""
+    return isinstance(module.net, MADE) and bool(_gaussian_groups(module))
+
+
+class _Features:
+    """The training rows' fixed inputs of the output layer, and the output they give."""
+
+    def __init__(self, module: AutoregressiveModel, x: Tensor) -> None:
+        net = module.net
+        self.module, self.x = module, x
+        self.inputs = module._net_input(x, None)
+        self.hidden = net.hidden(self.inputs.unsqueeze(0).expand(net.n_members, -1, -1))
+
+    def member_log_prob(self) -> Tensor:
+        """``log p_k(x_j | x_<j)`` of the training rows, ``(K, n, D)``, from the features."""
+        net = self.module.net
+        out = net.output(self.hidden)
+        if net.direct is not None:
+            out = out + net.direct(self.inputs.unsqueeze(0).expand(net.n_members, -1, -1))
+        return self.module.member_log_prob_of(self.module._split_params(out), self.x)
+
+
+def _units(module: AutoregressiveModel, group: int, slots: slice | int | None) -> Tensor:
+    """Output units ``(c, s)`` of the group's columns at the given parameter slots."""
+    head = module.heads[group]
+    cols, offset, _ = module._groups[group]
+    slot = torch.arange(head.n_params)[slots]
+    return offset + torch.arange(len(cols))[:, None] * head.n_params + slot.reshape(1, -1)
+
+
+class _OutputLayer:
+    """Copies and per-(member, unit) restores of the output layer and direct weights."""
+
+    def __init__(self, net) -> None:
+        self.layers = net.output_layers()
+
+    def copy(self) -> list[Tensor]:
+        return [p.detach().clone() for layer in self.layers for p in layer.parameters()]
+
+    def restore(self, saved: list[Tensor], member: int | None = None, units=None) -> None:
+        params = [p for layer in self.layers for p in layer.parameters()]
+        for p, s in zip(params, saved, strict=True):
+            if member is None:
+                p.data.copy_(s)
+            elif p.dim() == 3 and p.shape[1] == 1:  # a bias (K, 1, n_out)
+                p.data[member, 0, units] = s[member, 0, units]
+            else:  # a weight (K, n_out, n_in)
+                p.data[member, units] = s[member, units]
+
+
+def _keep_better(module, layer, saved, before, x_val, units_of) -> Tensor:
+    """Restore the (member, column) conditionals whose held-out rows score worse now.
+
+    ``before`` is the held-out ``(K, D)`` mean member log-likelihood before the change,
+    ``units_of[j]`` the output units of column ``j`` that changed. Returns the new
+    ``(K, D)`` scores."""
+    after = module.member_log_prob(x_val).mean(dim=1)
+    worse = ~(after > before)
+    for k, j in worse.nonzero().tolist():
+        if j in units_of:
+            layer.restore(saved, k, units_of[j])
+    return torch.where(worse, before, after)
+
+
+def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
+    """One EM step on the free components' means; returns each column's mean units."""
+    net = module.net
+    params = module._split_params(
+        net.output(feats.hidden)
+        + (
+            net.direct(feats.inputs.unsqueeze(0).expand(net.n_members, -1, -1))
+            if net.direct is not None
+            else 0.0
+        )
+    )
+    changed = {}
+    weight, bias = net.output.weight, net.output.bias
+    direct = net.direct
+    for g in _gaussian_groups(module):
+        head, cols = module.heads[g], module._cols(g)
+        x = feats.x[:, cols]
+        units = _units(module, g, head.mean_slots)  # (c, m)
+        for k in range(net.n_members):
+            p = params[g][k]
+            log_w, loc, scale = head.free_gaussians(p)
+            log_p = head.log_prob(p, x).unsqueeze(-1)
+            resp = torch.exp(log_w + Normal(loc, scale).log_prob(x.unsqueeze(-1)) - log_p)
+            resp = torch.nan_to_num(resp, nan=0.0)
+            w = (resp / scale.square()).double()  # (n, c, m)
+            for j in range(len(cols)):
+                first = int(units[j, 0])
+                h_mask = net.output.mask[k, first].bool()
+                parts = [feats.hidden[k][:, h_mask]]
+                d_mask = None
+                if direct is not None:
+                    d_mask = direct.mask[k, first].bool()
+                    parts.append(feats.inputs[:, d_mask])
+                a = torch.cat([*parts, torch.ones_like(x[:, :1])], dim=1).double()
+                n_w = a.shape[1] - 1
+                ridge = torch.full((a.shape[1],), float(alpha), dtype=a.dtype, device=a.device)
+                ridge[-1] = 0.0
+                for i in range(units.shape[1]):
+                    if float(resp[:, j, i].sum()) < 1.0:  # a component no row is on
+                        continue
+                    aw = a * w[:, j, i, None]
+                    gram = a.T @ aw + torch.diag(ridge)
+                    gram += torch.eye(len(gram), dtype=a.dtype, device=a.device) * (
+                        1e-10 * float(gram.diagonal().mean())
+                    )
+                    try:
+                        theta = torch.linalg.solve(gram, aw.T @ x[:, j].double())
+                    except torch.linalg.LinAlgError:
+                        continue
+                    if not bool(torch.isfinite(theta).all()):
+                        continue
+                    u = int(units[j, i])
+                    theta = theta.to(weight.dtype)
+                    n_h = int(h_mask.sum())
+                    weight.data[k, u, h_mask] = theta[:n_h]
+                    if d_mask is not None:
+                        direct.weight.data[k, u, d_mask] = theta[n_h:n_w]
+                    bias.data[k, 0, u] = theta[-1]
+                changed[int(cols[j])] = units[j]
+    return changed
+
+
+def _calibrate(module, feats: _Features, slot_name: str) -> dict[int, Tensor]:
+    """Shift each (member, column)'s pre-softplus scales at ``slot_name`` by the grid
+    value that scores the training rows best; returns each column's shifted units."""
+    bias = module.net.output.bias
+    units_of = {}
+    for g in _gaussian_groups(module):
+        head = module.heads[g]
+        slots = getattr(head, slot_name)
+        if slots is None:
+            continue
+        for j, row in zip(module._cols(g).tolist(), _units(module, g, slots), strict=True):
+            units_of[j] = row
+    if not units_of:
+        return {}
+    columns = torch.as_tensor(sorted(units_of))
+    all_units = torch.cat([units_of[j] for j in columns.tolist()])
+    base = bias.data[:, 0, all_units].clone()
+    scores = []
+    for shift in SCALE_SHIFTS.tolist():
+        bias.data[:, 0, all_units] = base + shift
+        scores.append(feats.member_log_prob().mean(dim=1)[:, columns])  # (K, c)
+    best = SCALE_SHIFTS.to(base)[torch.stack(scores).argmax(dim=0)]  # (K, c)
+    start = 0
+    for c, j in enumerate(columns.tolist()):
+        n_units = len(units_of[j])
+        bias.data[:, 0, units_of[j]] = base[:, start : start + n_units] + best[:, c, None]
+        start += n_units
+    return units_of
+
+
+@torch.no_grad()
+def refit_output_layer(
+    module: AutoregressiveModel,
+    x_train: Tensor,
+    x_val: Tensor,
+    alpha: float,
+    n_rounds: int,
+    tol: float = 1e-4,
+) -> tuple[float, float]:
+    """Refit the Gaussian conditionals' output layer in place (see the module docstring).
+
+    Runs up to ``n_rounds`` rounds of the EM step on the means and the two scale
+    calibrations, each change kept per (member, column) only where the held-out rows
+    ``x_val`` score better; stops when a round gains less than ``tol`` nats per row, and
+    undoes everything if the model's held-out score did not improve. Returns the model's
+    held-out mean log-likelihood (internal units) before and after.
+    """
+    was_training = module.training
+    module.eval()
+    layer = _OutputLayer(module.net)
+    start = layer.copy()
+    score_before = float(module(x_val).mean())
+    feats = _Features(module, x_train)
+    # The training rows come shuffled (fit's split), so the first ones are a random subset.
+    few = feats
+    if len(x_train) > CALIBRATION_ROWS:
+        few = _Features(module, x_train[:CALIBRATION_ROWS])
+    per_column = module.member_log_prob(x_val).mean(dim=1)
+    score = score_before
+    for _ in range(n_rounds):
+        saved = layer.copy()
+        per_column = _keep_better(
+            module, layer, saved, per_column, x_val, _em_means(module, feats, alpha)
+        )
+        for slot_name in ("scale_slots", "atom_scale_slot"):
+            saved = layer.copy()
+            per_column = _keep_better(
+                module, layer, saved, per_column, x_val, _calibrate(module, few, slot_name)
+            )
+        new_score = float(module(x_val).mean())
+        gain, score = new_score - score, new_score
+        if not gain > tol:
+            break
+    if not score > score_before or not math.isfinite(score):
+        layer.restore(start)
+        score = score_before
+    module.train(was_training)
+    return score_before, score

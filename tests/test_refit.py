@@ -1,0 +1,138 @@
+"""The closed-form refit of the Gaussian conditionals' output layer (``refit_rounds``)."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skarm import AutoregressiveDensityEstimator
+from skarm._refit import _em_means, _Features, refit_output_layer
+
+SMALL = dict(hidden_layer_sizes=(32,), max_iter=40, ensemble_size=2, random_state=0)
+
+
+def _curve(n, seed=0):
+    """x uniform, y a smooth function of x up to a tiny noise: a conditional whose mean
+    stochastic gradients fit only roughly."""
+    rng = np.random.RandomState(seed)
+    x = rng.uniform(-2, 2, n)
+    return np.c_[x, np.sin(2 * x) + 0.01 * rng.randn(n)]
+
+
+def _loss(module, x, alpha):
+    """The MAP objective of each member, summed over rows: ``-sum log p + alpha/2 ||W||^2``
+    (output layer and direct weights; the hidden weights do not change in the refit)."""
+    nll = -module.member_log_prob(x).sum(dim=(1, 2))
+    penalty = sum(
+        0.5 * alpha * layer.penalized_weight().square().sum(dim=(1, 2))
+        for layer in module.net.output_layers()
+    )
+    return nll + penalty
+
+
+def test_refit_gains_on_a_smooth_conditional():
+    X, X_test = _curve(1500), _curve(1000, seed=1)
+    plain = AutoregressiveDensityEstimator(refit_rounds=0, **SMALL).fit(X)
+    refit = AutoregressiveDensityEstimator(**SMALL).fit(X)
+    assert refit.n_iter_ == plain.n_iter_  # same training, then the refit
+    assert refit.best_validation_score_ > plain.best_validation_score_ + 0.1
+    assert refit.score(X_test) > plain.score(X_test) + 0.1
+
+
+@pytest.mark.parametrize("distribution", ["normal", "mixture"])
+def test_em_step_never_lowers_the_training_objective(distribution):
+    est = AutoregressiveDensityEstimator(
+        distribution=distribution, refit_rounds=0, atoms=None, **SMALL
+    ).fit(_curve(600))
+    module = est.module_.double().eval()
+    x = torch.as_tensor(est.coder_.transform(_curve(600)), dtype=torch.float64)
+    with torch.no_grad():
+        before = _loss(module, x, est.alpha)
+        _em_means(module, _Features(module, x), est.alpha)
+        after = _loss(module, x, est.alpha)
+    # Generalised EM: each member's MAP objective goes down (or stays).
+    assert torch.all(after <= before + 1e-6 * before.abs())
+    assert torch.all(after < before)  # and here, with means fitted roughly, it moves
+
+
+def test_em_step_solves_a_gaussian_conditional_exactly():
+    """One Gaussian per conditional: the M-step is the exact minimiser over the mean
+    units' weights (the scales held), so the objective's gradient there vanishes."""
+    est = AutoregressiveDensityEstimator(distribution="normal", refit_rounds=0, **SMALL)
+    est.fit(_curve(600))
+    module = est.module_.double().eval()
+    x = torch.as_tensor(est.coder_.transform(_curve(600)), dtype=torch.float64)
+    mean_units = [0, 2]  # "normal": (mean, scale) per column
+
+    def mean_gradient():
+        loss = _loss(module, x, est.alpha).sum()
+        weights = [module.net.output.weight, module.net.output.bias, module.net.direct.weight]
+        grads = torch.autograd.grad(loss, weights)
+        masks = [module.net.output.mask, torch.ones(()), module.net.direct.mask]
+        largest = 0.0
+        for g, m in zip(grads, masks, strict=True):
+            g = g * m
+            g = g[..., mean_units] if g.shape[-2] == 1 else g[..., mean_units, :]  # bias: (K, 1, n)
+            largest = max(largest, float(g.abs().max()))
+        return largest
+
+    before = mean_gradient()
+    with torch.no_grad():
+        _em_means(module, _Features(module, x), est.alpha)
+    assert mean_gradient() < 1e-6 * before
+
+
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_the_refit_never_lowers_the_held_out_score(seed):
+    rng = np.random.RandomState(seed)
+    X = np.c_[rng.randn(300), rng.gamma(1.0, size=300), rng.randint(0, 3, 300) * 1.5]
+    params = dict(SMALL, random_state=seed, max_iter=15)
+    plain = AutoregressiveDensityEstimator(refit_rounds=0, **params).fit(X)
+    refit = AutoregressiveDensityEstimator(**params).fit(X)
+    assert refit.best_validation_score_ >= plain.best_validation_score_
+
+
+def test_refit_undoes_itself_when_held_out_rows_do_not_improve():
+    est = AutoregressiveDensityEstimator(refit_rounds=0, **SMALL).fit(_curve(400))
+    module = est.module_.double().eval()
+    x = torch.as_tensor(est.coder_.transform(_curve(400)), dtype=torch.float64)
+    saved = [p.detach().clone() for p in module.parameters()]
+    # Held-out rows far off the curve: nothing the training rows suggest helps them.
+    far = x[:50].clone()
+    far[:, 1] = 5.0
+    before, after = refit_output_layer(module, x, far, est.alpha, 3)
+    assert after >= before
+    if after == before:
+        for p, s in zip(module.parameters(), saved, strict=True):
+            assert torch.equal(p, s)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(early_stopping=False),  # no held-out rows to check a change on
+        dict(l1_ratio=0.5),  # no closed form under a Laplace prior
+        dict(architecture="conv"),
+        dict(distribution="categorical"),
+    ],
+)
+def test_refit_is_skipped_where_it_does_not_apply(params):
+    X = np.abs(np.round(_curve(300) * 3))
+    kwargs = dict(SMALL, max_iter=5)
+    kwargs.update(params)
+    if kwargs.get("architecture") == "conv":
+        kwargs.pop("hidden_layer_sizes")
+    a = AutoregressiveDensityEstimator(refit_rounds=0, **kwargs).fit(X)
+    b = AutoregressiveDensityEstimator(**kwargs).fit(X)
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+
+
+def test_refit_applies_to_the_linear_architecture():
+    X = _curve(800)
+    X = np.c_[X, 2.0 * X[:, 0] + 0.001 * np.random.RandomState(3).randn(len(X))]
+    kwargs = dict(architecture="linear", max_iter=20, random_state=0, ensemble_size=1)
+    plain = AutoregressiveDensityEstimator(refit_rounds=0, **kwargs).fit(X)
+    refit = AutoregressiveDensityEstimator(**kwargs).fit(X)
+    assert refit.best_validation_score_ > plain.best_validation_score_
