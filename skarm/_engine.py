@@ -145,6 +145,8 @@ class History:
     best_validation_score: float = -math.inf
     n_iter: int = 0
     converged: bool = False
+    #: Stopped by the user (KeyboardInterrupt): nothing more should run after it.
+    interrupted: bool = False
 
 
 class Trainer:
@@ -280,6 +282,7 @@ class Trainer:
                     stacklevel=3,
                 )
                 history.converged = True  # stopped on purpose; no convergence warning
+                history.interrupted = True
                 break
             history.n_iter += 1
             if not math.isfinite(loss):

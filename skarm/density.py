@@ -527,7 +527,7 @@ class AutoregressiveDensityEstimator(DensityQueries, DensityMixin, TorchEstimato
             finally:
                 module.requires_grad_(True)
             module = module.to(self._inference_dtype(device))
-            if not partial and validation is not None and noise is None:
+            if not (partial or history.interrupted) and validation is not None and noise is None:
                 self._refit_output(module, train[0], validation[0], history, coder)
         self.device_ = device
         self.coder_ = coder
