@@ -41,6 +41,23 @@ SCALE_SHIFTS = torch.linspace(-2.0, 1.0, 13)
 #: Training rows the calibration scores (a random subset of them when there are more):
 #: it chooses one shift per (member, column).
 CALIBRATION_ROWS = 4096
+#: Training rows the EM step uses at most (a random subset beyond): it holds their
+#: hidden features and outputs in memory.
+EM_ROWS = 20_000
+#: Rows per batch when scoring the held-out rows.
+BATCH = 8192
+
+
+def _held_out(module: AutoregressiveModel, x_val: Tensor) -> tuple[float, Tensor]:
+    """The model's mean held-out log-likelihood and the members' per-column means
+    ``(K, D)``, in row batches."""
+    total, per_column = 0.0, 0.0
+    for start in range(0, len(x_val), BATCH):
+        rows = x_val[start : start + BATCH]
+        member = module.member_log_prob(rows)  # (K, n, D)
+        per_column = per_column + member.sum(dim=1)
+        total += float((torch.logsumexp(member.sum(dim=2), 0) - math.log(len(member))).sum())
+    return total / len(x_val), per_column / len(x_val)
 
 
 def _gaussian_groups(module: AutoregressiveModel) -> list[int]:
@@ -55,7 +72,11 @@ def can_refit(module: AutoregressiveModel) -> bool:
 
 
 class _Features:
-    """The training rows' fixed inputs of the output layer, and the output they give."""
+    """The training rows' fixed inputs of the output layer, and the outputs they give,
+    computed per member and in row chunks (memory: the hidden features only)."""
+
+    #: Rows per chunk of output-layer evaluations.
+    chunk = 1024
 
     def __init__(self, module: AutoregressiveModel, x: Tensor) -> None:
         net = module.net
@@ -63,13 +84,24 @@ class _Features:
         self.inputs = module._net_input(x, None)
         self.hidden = net.hidden(self.inputs.unsqueeze(0).expand(net.n_members, -1, -1))
 
-    def member_log_prob(self) -> Tensor:
-        """``log p_k(x_j | x_<j)`` of the training rows, ``(K, n, D)``, from the features."""
+    def chunks(self):
+        """``(rows, out)`` per row chunk: the output layer's ``(K, n_rows, n_out)``."""
         net = self.module.net
-        out = net.output(self.hidden)
-        if net.direct is not None:
-            out = out + net.direct(self.inputs.unsqueeze(0).expand(net.n_members, -1, -1))
-        return self.module.member_log_prob_of(self.module._split_params(out), self.x)
+        for start in range(0, len(self.x), self.chunk):
+            rows = slice(start, start + self.chunk)
+            out = net.output(self.hidden[:, rows])
+            if net.direct is not None:
+                inputs = self.inputs[rows].unsqueeze(0).expand(net.n_members, -1, -1)
+                out = out + net.direct(inputs)
+            yield rows, out
+
+    def mean_member_log_prob(self) -> Tensor:
+        """Mean ``log p_k(x_j | x_<j)`` of the rows, ``(K, D)``, from the features."""
+        total = 0.0
+        for rows, out in self.chunks():
+            params = self.module._split_params(out)
+            total = total + self.module.member_log_prob_of(params, self.x[rows]).sum(dim=1)
+        return total / len(self.x)
 
 
 def _units(module: AutoregressiveModel, group: int, slots: slice | int | None) -> Tensor:
@@ -106,7 +138,7 @@ def _keep_better(module, layer, saved, before, x_val, units_of) -> Tensor:
     ``before`` is the held-out ``(K, D)`` mean member log-likelihood before the change,
     ``units_of[j]`` the output units of column ``j`` that changed. Returns the new
     ``(K, D)`` scores."""
-    after = module.member_log_prob(x_val).mean(dim=1)
+    after = _held_out(module, x_val)[1]
     worse = ~(after > before)
     for k, j in worse.nonzero().tolist():
         if j in units_of:
@@ -117,28 +149,29 @@ def _keep_better(module, layer, saved, before, x_val, units_of) -> Tensor:
 def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
     """One EM step on the free components' means; returns each column's mean units."""
     net = module.net
-    params = module._split_params(
-        net.output(feats.hidden)
-        + (
-            net.direct(feats.inputs.unsqueeze(0).expand(net.n_members, -1, -1))
-            if net.direct is not None
-            else 0.0
-        )
-    )
-    changed = {}
-    weight, bias = net.output.weight, net.output.bias
-    direct = net.direct
-    for g in _gaussian_groups(module):
-        head, cols = module.heads[g], module._cols(g)
-        x = feats.x[:, cols]
-        units = _units(module, g, head.mean_slots)  # (c, m)
-        for k in range(net.n_members):
-            p = params[g][k]
+    groups = _gaussian_groups(module)
+    # E-step, per row chunk: each row's weight r / sigma^2 for each free component.
+    weights = {g: [] for g in groups}
+    for rows, out in feats.chunks():
+        params = module._split_params(out)
+        for g in groups:
+            head, x = module.heads[g], feats.x[rows][:, module._cols(g)]
+            p = params[g]  # (K, n, c, P)
             log_w, loc, scale = head.free_gaussians(p)
             log_p = head.log_prob(p, x).unsqueeze(-1)
             resp = torch.exp(log_w + Normal(loc, scale).log_prob(x.unsqueeze(-1)) - log_p)
             resp = torch.nan_to_num(resp, nan=0.0)
-            w = (resp / scale.square()).double()  # (n, c, m)
+            weights[g].append(torch.stack([resp, resp / scale.square()]).double())
+    changed = {}
+    weight, bias = net.output.weight, net.output.bias
+    direct = net.direct
+    for g in groups:
+        head, cols = module.heads[g], module._cols(g)
+        x = feats.x[:, cols]
+        units = _units(module, g, head.mean_slots)  # (c, m)
+        resp_all, w_all = torch.cat(weights.pop(g), dim=2)  # (K, n, c, m) each
+        for k in range(net.n_members):
+            resp, w = resp_all[k], w_all[k]
             for j in range(len(cols)):
                 first = int(units[j, 0])
                 h_mask = net.output.mask[k, first].bool()
@@ -196,7 +229,7 @@ def _calibrate(module, feats: _Features, slot_name: str) -> dict[int, Tensor]:
     scores = []
     for shift in SCALE_SHIFTS.tolist():
         bias.data[:, 0, all_units] = base + shift
-        scores.append(feats.member_log_prob().mean(dim=1)[:, columns])  # (K, c)
+        scores.append(feats.mean_member_log_prob()[:, columns])  # (K, c)
     best = SCALE_SHIFTS.to(base)[torch.stack(scores).argmax(dim=0)]  # (K, c)
     start = 0
     for c, j in enumerate(columns.tolist()):
@@ -227,13 +260,12 @@ def refit_output_layer(
     module.eval()
     layer = _OutputLayer(module.net)
     start = layer.copy()
-    score_before = float(module(x_val).mean())
-    feats = _Features(module, x_train)
+    score_before, per_column = _held_out(module, x_val)
     # The training rows come shuffled (fit's split), so the first ones are a random subset.
+    feats = _Features(module, x_train[:EM_ROWS])
     few = feats
     if len(x_train) > CALIBRATION_ROWS:
         few = _Features(module, x_train[:CALIBRATION_ROWS])
-    per_column = module.member_log_prob(x_val).mean(dim=1)
     score = score_before
     for _ in range(n_rounds):
         saved = layer.copy()
@@ -245,7 +277,7 @@ def refit_output_layer(
             per_column = _keep_better(
                 module, layer, saved, per_column, x_val, _calibrate(module, few, slot_name)
             )
-        new_score = float(module(x_val).mean())
+        new_score = _held_out(module, x_val)[0]
         gain, score = new_score - score, new_score
         if not gain > tol:
             break
