@@ -116,19 +116,22 @@ class _OutputLayer:
     """Copies and per-(member, unit) restores of the output layer and direct weights."""
 
     def __init__(self, net) -> None:
-        self.layers = net.output_layers()
+        self.params = [
+            (p, name == "bias")
+            for layer in net.output_layers()
+            for name, p in layer.named_parameters()
+        ]
 
     def copy(self) -> list[Tensor]:
-        return [p.detach().clone() for layer in self.layers for p in layer.parameters()]
+        return [p.detach().clone() for p, _ in self.params]
 
     def restore(self, saved: list[Tensor], member: int | None = None, units=None) -> None:
-        params = [p for layer in self.layers for p in layer.parameters()]
-        for p, s in zip(params, saved, strict=True):
+        for (p, is_bias), s in zip(self.params, saved, strict=True):
             if member is None:
                 p.data.copy_(s)
-            elif p.dim() == 3 and p.shape[1] == 1:  # a bias (K, 1, n_out)
+            elif is_bias:  # (K, 1, n_out)
                 p.data[member, 0, units] = s[member, 0, units]
-            else:  # a weight (K, n_out, n_in)
+            else:  # (K, n_out, n_in)
                 p.data[member, units] = s[member, units]
 
 
@@ -181,32 +184,38 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
                     d_mask = direct.mask[k, first].bool()
                     parts.append(feats.inputs[:, d_mask])
                 a = torch.cat([*parts, torch.ones_like(x[:, :1])], dim=1).double()
-                n_w = a.shape[1] - 1
-                ridge = torch.full((a.shape[1],), float(alpha), dtype=a.dtype, device=a.device)
-                ridge[-1] = 0.0
+                n_h, n_w = int(h_mask.sum()), a.shape[1] - 1
                 for i in range(units.shape[1]):
                     if float(resp[:, j, i].sum()) < 1.0:  # a component no row is on
                         continue
-                    aw = a * w[:, j, i, None]
-                    gram = a.T @ aw + torch.diag(ridge)
-                    gram += torch.eye(len(gram), dtype=a.dtype, device=a.device) * (
-                        1e-10 * float(gram.diagonal().mean())
-                    )
-                    try:
-                        theta = torch.linalg.solve(gram, aw.T @ x[:, j].double())
-                    except torch.linalg.LinAlgError:
+                    theta = _weighted_ridge(a, w[:, j, i], x[:, j].double(), alpha)
+                    if theta is None:
                         continue
-                    if not bool(torch.isfinite(theta).all()):
-                        continue
-                    u = int(units[j, i])
-                    theta = theta.to(weight.dtype)
-                    n_h = int(h_mask.sum())
+                    u, theta = int(units[j, i]), theta.to(weight.dtype)
                     weight.data[k, u, h_mask] = theta[:n_h]
                     if d_mask is not None:
                         direct.weight.data[k, u, d_mask] = theta[n_h:n_w]
                     bias.data[k, 0, u] = theta[-1]
                 changed[int(cols[j])] = units[j]
     return changed
+
+
+def _weighted_ridge(a: Tensor, w: Tensor, z: Tensor, alpha: float) -> Tensor | None:
+    """``argmin_theta sum_n w_n (z_n - a_n theta)^2 / 2 + alpha ||theta_W||^2 / 2``, the
+    last column of ``a`` being the (unpenalised) bias; None if the system is singular."""
+    aw = a * w[:, None]
+    ridge = torch.full((a.shape[1],), float(alpha), dtype=a.dtype, device=a.device)
+    ridge[-1] = 0.0
+    gram = a.T @ aw + torch.diag(ridge)
+    # A relative jitter: features no row activates (dead units) with alpha = 0.
+    gram += torch.eye(len(gram), dtype=a.dtype, device=a.device) * (
+        1e-10 * float(gram.diagonal().mean())
+    )
+    try:
+        theta = torch.linalg.solve(gram, aw.T @ z)
+    except torch.linalg.LinAlgError:
+        return None
+    return theta if bool(torch.isfinite(theta).all()) else None
 
 
 def _calibrate(module, feats: _Features, slot_name: str) -> dict[int, Tensor]:
