@@ -44,6 +44,10 @@ CALIBRATION_ROWS = 4096
 #: Training rows the EM step uses at most (a random subset beyond): it holds their
 #: hidden features and outputs in memory.
 EM_ROWS = 20_000
+#: Least responsibility (in training rows) a free component, or a conditional's free
+#: components or atoms together, must hold for the refit to change it: below it, a
+#: change rests on too few rows (a column whose rows sit almost all on atoms, say).
+MIN_ROWS = 50
 #: Rows per batch when scoring the held-out rows.
 BATCH = 8192
 
@@ -95,6 +99,18 @@ class _Features:
                 out = out + net.direct(inputs)
             yield rows, out
 
+    def free_mass(self) -> Tensor:
+        """Responsibility the free components of each (member, column) hold, summed over
+        the rows: ``(K, D)`` (zero for columns that are not Gaussian)."""
+        mass = torch.zeros(self.module.n_members, self.x.shape[1], dtype=self.x.dtype)
+        for rows, out in self.chunks():
+            params = self.module._split_params(out)
+            for g in _gaussian_groups(self.module):
+                cols = self.module._cols(g)
+                resp = _responsibilities(self.module.heads[g], params[g], self.x[rows][:, cols])
+                mass[:, cols] += resp.sum(dim=(1, 3)).to(mass)
+        return mass
+
     def mean_member_log_prob(self) -> Tensor:
         """Mean ``log p_k(x_j | x_<j)`` of the rows, ``(K, D)``, from the features."""
         total = 0.0
@@ -102,6 +118,14 @@ class _Features:
             params = self.module._split_params(out)
             total = total + self.module.member_log_prob_of(params, self.x[rows]).sum(dim=1)
         return total / len(self.x)
+
+
+def _responsibilities(head, params: Tensor, x: Tensor) -> Tensor:
+    """Posterior probability of each free component given the value: ``(K, n, c, m)``."""
+    log_w, loc, scale = head.free_gaussians(params)
+    log_p = head.log_prob(params, x).unsqueeze(-1)
+    resp = torch.exp(log_w + Normal(loc, scale).log_prob(x.unsqueeze(-1)) - log_p)
+    return torch.nan_to_num(resp, nan=0.0)
 
 
 def _units(module: AutoregressiveModel, group: int, slots: slice | int | None) -> Tensor:
@@ -159,11 +183,8 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
         params = module._split_params(out)
         for g in groups:
             head, x = module.heads[g], feats.x[rows][:, module._cols(g)]
-            p = params[g]  # (K, n, c, P)
-            log_w, loc, scale = head.free_gaussians(p)
-            log_p = head.log_prob(p, x).unsqueeze(-1)
-            resp = torch.exp(log_w + Normal(loc, scale).log_prob(x.unsqueeze(-1)) - log_p)
-            resp = torch.nan_to_num(resp, nan=0.0)
+            resp = _responsibilities(head, params[g], x)  # (K, n, c, m)
+            scale = head.free_gaussians(params[g])[2]
             weights[g].append(torch.stack([resp, resp / scale.square()]).double())
     changed = {}
     weight, bias = net.output.weight, net.output.bias
@@ -186,7 +207,8 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
                 a = torch.cat([*parts, torch.ones_like(x[:, :1])], dim=1).double()
                 n_h, n_w = int(h_mask.sum()), a.shape[1] - 1
                 for i in range(units.shape[1]):
-                    if float(resp[:, j, i].sum()) < 1.0:  # a component no row is on
+                    # Fewer rows than coefficients: the solve would interpolate them.
+                    if float(resp[:, j, i].sum()) < MIN_ROWS:
                         continue
                     theta = _weighted_ridge(a, w[:, j, i], x[:, j].double(), alpha)
                     if theta is None:
@@ -233,6 +255,10 @@ def _calibrate(module, feats: _Features, slot_name: str) -> dict[int, Tensor]:
     if not units_of:
         return {}
     columns = torch.as_tensor(sorted(units_of))
+    # The rows the shifted components hold: the free components' share, or the atoms'.
+    mass = feats.free_mass()[:, columns]
+    if slot_name == "atom_scale_slot":
+        mass = len(feats.x) - mass
     all_units = torch.cat([units_of[j] for j in columns.tolist()])
     base = bias.data[:, 0, all_units].clone()
     scores = []
@@ -240,6 +266,7 @@ def _calibrate(module, feats: _Features, slot_name: str) -> dict[int, Tensor]:
         bias.data[:, 0, all_units] = base + shift
         scores.append(feats.mean_member_log_prob()[:, columns])  # (K, c)
     best = SCALE_SHIFTS.to(base)[torch.stack(scores).argmax(dim=0)]  # (K, c)
+    best = torch.where(mass.to(best) < MIN_ROWS, 0.0, best)
     start = 0
     for c, j in enumerate(columns.tolist()):
         n_units = len(units_of[j])

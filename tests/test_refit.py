@@ -136,3 +136,25 @@ def test_refit_applies_to_the_linear_architecture():
     plain = AutoregressiveDensityEstimator(refit_rounds=0, **kwargs).fit(X)
     refit = AutoregressiveDensityEstimator(**kwargs).fit(X)
     assert refit.best_validation_score_ > plain.best_validation_score_
+
+
+def test_refit_leaves_components_that_hold_few_rows_alone():
+    """A column on three atoms but for 1 % of its rows: its free components hold too few
+    rows (fewer than ``MIN_ROWS``) for their scales to be recalibrated, however the
+    training rows would like them (concrete's age: one shrunken scale cost a test row
+    495 nats)."""
+    rng = np.random.RandomState(0)
+    n = 1500
+    x0 = rng.randn(n)
+    x1 = rng.randint(0, 3, n) * 0.5 + 0.1 * x0.round()
+    off = rng.rand(n) < 0.01
+    x1[off] = rng.uniform(-3, 3, off.sum())
+    X = np.c_[x0, x1]
+    est = AutoregressiveDensityEstimator(refit_rounds=0, **SMALL).fit(X)
+    module = est.module_
+    head = module.heads[0]
+    units = 1 * head.n_params + torch.arange(head.n_params)[head.scale_slots]  # column 1
+    before = module.net.output.bias[:, 0, units].clone()
+    z = torch.as_tensor(est.coder_.transform(X), dtype=torch.float64)
+    refit_output_layer(module, z[:1200], z[1200:], est.alpha, 3)
+    assert torch.equal(module.net.output.bias[:, 0, units], before)
