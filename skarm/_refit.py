@@ -40,7 +40,7 @@ __all__ = ["can_refit", "refit_output_layer"]
 SCALE_SHIFTS = torch.linspace(-2.0, 1.0, 13)
 #: Training rows the calibration scores (a random subset of them when there are more):
 #: it chooses one shift per (member, column).
-CALIBRATION_ROWS = 4096
+CALIBRATION_ROWS = 1024
 #: Training rows the EM step uses at most (a random subset beyond): it holds their
 #: hidden features and outputs in memory.
 EM_ROWS = 20_000
@@ -87,6 +87,10 @@ class _Features:
         self.module, self.x = module, x
         self.inputs = module._net_input(x, None)
         self.hidden = net.hidden(self.inputs.unsqueeze(0).expand(net.n_members, -1, -1))
+        # Hidden units that are zero on every row (dead ReLUs: over half of them on
+        # naval) carry nothing to regress on: left out of the solve, their weights go
+        # to their MAP optimum, zero (the prior alone), at no cost.
+        self.alive = (self.hidden != 0).any(dim=1)  # (K, H)
 
     def chunks(self):
         """``(rows, out)`` per row chunk: the output layer's ``(K, n_rows, n_out)``."""
@@ -198,7 +202,8 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
             resp, w = resp_all[k], w_all[k]
             for j in range(len(cols)):
                 first = int(units[j, 0])
-                h_mask = net.output.mask[k, first].bool()
+                h_allowed = net.output.mask[k, first].bool()
+                h_mask = h_allowed & feats.alive[k]
                 parts = [feats.hidden[k][:, h_mask]]
                 d_mask = None
                 if direct is not None:
@@ -214,6 +219,7 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
                     if theta is None:
                         continue
                     u, theta = int(units[j, i]), theta.to(weight.dtype)
+                    weight.data[k, u, h_allowed] = 0.0
                     weight.data[k, u, h_mask] = theta[:n_h]
                     if d_mask is not None:
                         direct.weight.data[k, u, d_mask] = theta[n_h:n_w]
@@ -261,11 +267,17 @@ def _calibrate(module, feats: _Features, slot_name: str) -> dict[int, Tensor]:
         mass = len(feats.x) - mass
     all_units = torch.cat([units_of[j] for j in columns.tolist()])
     base = bias.data[:, 0, all_units].clone()
-    scores = []
-    for shift in SCALE_SHIFTS.tolist():
-        bias.data[:, 0, all_units] = base + shift
-        scores.append(feats.mean_member_log_prob()[:, columns])  # (K, c)
-    best = SCALE_SHIFTS.to(base)[torch.stack(scores).argmax(dim=0)]  # (K, c)
+    # Every shift scores the same outputs but for the shifted units: one output-layer
+    # pass per row chunk, then the heads once per shift.
+    scores = 0.0
+    for rows, out in feats.chunks():
+        per_shift, unshifted = [], out[..., all_units]
+        for shift in SCALE_SHIFTS.tolist():
+            out[..., all_units] = unshifted + shift
+            params = module._split_params(out)
+            per_shift.append(module.member_log_prob_of(params, feats.x[rows]).sum(dim=1))
+        scores = scores + torch.stack(per_shift)[:, :, columns]  # (shifts, K, c)
+    best = SCALE_SHIFTS.to(base)[scores.argmax(dim=0)]  # (K, c)
     best = torch.where(mass.to(best) < MIN_ROWS, 0.0, best)
     start = 0
     for c, j in enumerate(columns.tolist()):
@@ -282,13 +294,14 @@ def refit_output_layer(
     x_val: Tensor,
     alpha: float,
     n_rounds: int,
-    tol: float = 1e-4,
+    tol: float = 0.01,
 ) -> tuple[float, float]:
     """Refit the Gaussian conditionals' output layer in place (see the module docstring).
 
     Runs up to ``n_rounds`` rounds of the EM step on the means and the two scale
     calibrations, each change kept per (member, column) only where the held-out rows
-    ``x_val`` score better; stops when a round gains less than ``tol`` nats per row, and
+    ``x_val`` score better; stops when a round gains less than ``tol`` nats per row (a
+    round costs a few seconds to minutes: the last one is not worth repeating), and
     undoes everything if the model's held-out score did not improve. Returns the model's
     held-out mean log-likelihood (internal units) before and after.
     """

@@ -552,7 +552,6 @@ class AutoregressiveDensityEstimator(DensityQueries, DensityMixin, TorchEstimato
             x_val.to(dtype),
             self.alpha,
             self.refit_rounds,
-            self.tol,
         )
         history.best_validation_score = after + coder.log_jacobian
 

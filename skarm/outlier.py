@@ -62,7 +62,9 @@ refit_rounds : see AutoregressiveDensityEstimator
         ``learning_rate_init=3e-3`` (the density estimator's is 5e-3), and a fifth,
         ``dropout=0.5`` (the density estimator's is "auto", 0.25 from 5,000 rows), are
         the settings the ADBench figures were measured with. A sixth,
-        ``refit_rounds=0``: the output refit was not measured on ADBench yet.
+        ``refit_rounds=0``: the output refit fits the training rows, anomalies
+        included, more closely and lowered the mean AUROC on ADBench (0.856 against
+        0.862 over the 12 sets and 3 seeds; lower on 10 sets).
 
     Attributes
     ----------
