@@ -64,7 +64,7 @@ refit_rounds : see AutoregressiveDensityEstimator
         the settings the ADBench figures were measured with. A sixth,
         ``refit_rounds=0``: the output refit fits the training rows, anomalies
         included, more closely and lowered the mean AUROC on ADBench (0.856 against
-        0.862 over the 12 sets and 3 seeds; lower on 10 sets).
+        0.862 over the 12 sets and 3 seeds; lower on 11 of them).
 
     Attributes
     ----------
