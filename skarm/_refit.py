@@ -103,33 +103,14 @@ class _Features:
                 out = out + net.direct(inputs)
             yield rows, out
 
-    def free_mass(self) -> Tensor:
-        """Responsibility the free components of each (member, column) hold, summed over
-        the rows: ``(K, D)`` (zero for columns that are not Gaussian)."""
-        mass = torch.zeros(self.module.n_members, self.x.shape[1], dtype=self.x.dtype)
-        for rows, out in self.chunks():
-            params = self.module._split_params(out)
-            for g in _gaussian_groups(self.module):
-                cols = self.module._cols(g)
-                resp = _responsibilities(self.module.heads[g], params[g], self.x[rows][:, cols])
-                mass[:, cols] += resp.sum(dim=(1, 3)).to(mass)
-        return mass
 
-    def mean_member_log_prob(self) -> Tensor:
-        """Mean ``log p_k(x_j | x_<j)`` of the rows, ``(K, D)``, from the features."""
-        total = 0.0
-        for rows, out in self.chunks():
-            params = self.module._split_params(out)
-            total = total + self.module.member_log_prob_of(params, self.x[rows]).sum(dim=1)
-        return total / len(self.x)
-
-
-def _responsibilities(head, params: Tensor, x: Tensor) -> Tensor:
-    """Posterior probability of each free component given the value: ``(K, n, c, m)``."""
+def _responsibilities(head, params: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Posterior probability of each free component given the value, and the
+    components' scales: each ``(K, n, c, m)``."""
     log_w, loc, scale = head.free_gaussians(params)
     log_p = head.log_prob(params, x).unsqueeze(-1)
     resp = torch.exp(log_w + Normal(loc, scale).log_prob(x.unsqueeze(-1)) - log_p)
-    return torch.nan_to_num(resp, nan=0.0)
+    return torch.nan_to_num(resp, nan=0.0), scale
 
 
 def _units(module: AutoregressiveModel, group: int, slots: slice | int | None) -> Tensor:
@@ -187,8 +168,7 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
         params = module._split_params(out)
         for g in groups:
             head, x = module.heads[g], feats.x[rows][:, module._cols(g)]
-            resp = _responsibilities(head, params[g], x)  # (K, n, c, m)
-            scale = head.free_gaussians(params[g])[2]
+            resp, scale = _responsibilities(head, params[g], x)  # (K, n, c, m) each
             weights[g].append(torch.stack([resp, resp / scale.square()]).double())
     changed = {}
     weight, bias = net.output.weight, net.output.bias
@@ -261,16 +241,18 @@ def _calibrate(module, feats: _Features, slot_name: str) -> dict[int, Tensor]:
     if not units_of:
         return {}
     columns = torch.as_tensor(sorted(units_of))
-    # The rows the shifted components hold: the free components' share, or the atoms'.
-    mass = feats.free_mass()[:, columns]
-    if slot_name == "atom_scale_slot":
-        mass = len(feats.x) - mass
     all_units = torch.cat([units_of[j] for j in columns.tolist()])
     base = bias.data[:, 0, all_units].clone()
     # Every shift scores the same outputs but for the shifted units: one output-layer
-    # pass per row chunk, then the heads once per shift.
-    scores = 0.0
+    # pass per row chunk, then the heads once per shift. The unshifted outputs also give
+    # the rows the free components hold (their summed responsibility).
+    scores, free = 0.0, torch.zeros(len(base), feats.x.shape[1], dtype=feats.x.dtype)
     for rows, out in feats.chunks():
+        params = module._split_params(out)
+        for g in _gaussian_groups(module):
+            cols = module._cols(g)
+            resp = _responsibilities(module.heads[g], params[g], feats.x[rows][:, cols])[0]
+            free[:, cols] += resp.sum(dim=(1, 3)).to(free)
         per_shift, unshifted = [], out[..., all_units]
         for shift in SCALE_SHIFTS.tolist():
             out[..., all_units] = unshifted + shift
@@ -278,6 +260,8 @@ def _calibrate(module, feats: _Features, slot_name: str) -> dict[int, Tensor]:
             per_shift.append(module.member_log_prob_of(params, feats.x[rows]).sum(dim=1))
         scores = scores + torch.stack(per_shift)[:, :, columns]  # (shifts, K, c)
     best = SCALE_SHIFTS.to(base)[scores.argmax(dim=0)]  # (K, c)
+    # The rows the shifted scales serve: the free components' share, or the atoms'.
+    mass = free[:, columns] if slot_name == "scale_slots" else len(feats.x) - free[:, columns]
     best = torch.where(mass.to(best) < MIN_ROWS, 0.0, best)
     start = 0
     for c, j in enumerate(columns.tolist()):
