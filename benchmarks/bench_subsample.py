@@ -31,8 +31,8 @@ import torch
 from scipy.ndimage import zoom
 
 from skarm import AutoregressiveDensityEstimator
+from skarm._density_fit import _training_log_lik
 from skarm._engine import Trainer
-from skarm.density import _training_log_lik
 
 from _digits import digits_split
 

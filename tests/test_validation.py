@@ -136,7 +136,7 @@ def test_device_parameter_is_never_rewritten():
 
 @pytest.mark.parametrize("early_stopping", [True, False])
 def test_non_finite_loss_stops_and_keeps_the_last_good_weights(monkeypatch, early_stopping):
-    from skarm import density
+    from skarm import _density_fit as density
 
     calls = {"n": 0}
     make_log_lik = density._training_log_lik
