@@ -32,7 +32,7 @@ from torch.distributions import Normal
 from skarm._head_base import NormalHead
 from skarm._mixture import MixtureHead
 from skarm.nn.arm import AutoregressiveModel
-from skarm.nn.made import MADE, MaskedLinear
+from skarm.nn.made import MADE
 
 __all__ = ["can_refit", "refit_output_layer"]
 
@@ -48,9 +48,6 @@ EM_ROWS = 20_000
 #: components or atoms together, must hold for the refit to change it: below it, a
 #: change rests on too few rows (a column whose rows sit almost all on atoms, say).
 MIN_ROWS = 50
-#: Range of the fraction of rows on which a revived unit is active (drawn uniformly per
-#: unit; its bias sits at the matching quantile of its pre-activations).
-ACTIVE_FRACTION = (0.2, 0.8)
 #: Rows per batch when scoring the held-out rows.
 BATCH = 8192
 
@@ -105,41 +102,6 @@ class _Features:
                 inputs = self.inputs[rows].unsqueeze(0).expand(net.n_members, -1, -1)
                 out = out + net.direct(inputs)
             yield rows, out
-
-
-def _revive_dead_units(module: AutoregressiveModel, x: Tensor) -> tuple[Tensor, Tensor]:
-    """Give the last hidden layer's dead units random incoming weights; returns that
-    layer's weight and bias as they were, to undo it.
-
-    A ReLU unit that is zero on every training row gets no gradient and stays dead (over
-    half of the units on naval). Redrawn, it becomes a random feature of the earlier
-    columns, and the EM step can regress the means on it: normal weights over its
-    fan-in, on the connections its mask allows (its degree is kept, so the network stays
-    autoregressive), and a bias at the quantile of its pre-activations on the rows ``x``
-    that makes it active on a random fraction (:data:`ACTIVE_FRACTION`) of them. Its
-    outgoing weights are set to zero, so the model's function is unchanged until the EM
-    step fits them. Draws from torch's global RNG (fit seeds it).
-    """
-    net = module.net
-    at = [i for i, m in enumerate(net.hidden) if isinstance(m, MaskedLinear)][-1]
-    layer = net.hidden[at]
-    saved = (layer.weight.detach().clone(), layer.bias.detach().clone())
-    inputs = module._net_input(x, None).unsqueeze(0).expand(net.n_members, -1, -1)
-    below = net.hidden[:at](inputs)  # the layer's inputs (K, n, n_in)
-    dead = ~(net.hidden[at:](below) != 0).any(dim=1)  # (K, H)
-    if not bool(dead.any()):
-        return saved
-    fan_in = layer.mask.sum(dim=2, keepdim=True).clamp_min(1.0)
-    weight = torch.randn_like(layer.weight) * layer.mask / fan_in.sqrt()
-    pre = torch.bmm(below, weight.transpose(1, 2))  # (K, n, H)
-    low, high = ACTIVE_FRACTION
-    active = low + (high - low) * torch.rand_like(layer.bias)  # (K, 1, H)
-    rank = ((1.0 - active) * (len(x) - 1)).round().long()
-    bias = -pre.sort(dim=1).values.gather(1, rank)  # (K, 1, H)
-    layer.weight.data = torch.where(dead[:, :, None], weight, layer.weight.data)
-    layer.bias.data = torch.where(dead[:, None, :], bias, layer.bias.data)
-    net.output.weight.data.masked_fill_(dead[:, None, :], 0.0)
-    return saved
 
 
 def _responsibilities(head, params: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -317,7 +279,6 @@ def refit_output_layer(
     alpha: float,
     n_rounds: int,
     tol: float = 0.01,
-    revive: bool = True,
 ) -> tuple[float, float]:
     """Refit the Gaussian conditionals' output layer in place (see the module docstring).
 
@@ -325,18 +286,13 @@ def refit_output_layer(
     calibrations, each change kept per (member, column) only where the held-out rows
     ``x_val`` score better; stops when a round gains less than ``tol`` nats per row (a
     round costs a few seconds to minutes: the last one is not worth repeating), and
-    undoes everything if the model's held-out score did not improve. With ``revive``,
-    the last hidden layer's dead units first become random features
-    (:func:`_revive_dead_units`). Returns the model's held-out mean log-likelihood
-    (internal units) before and after.
+    undoes everything if the model's held-out score did not improve. Returns the model's
+    held-out mean log-likelihood (internal units) before and after.
     """
     was_training = module.training
     module.eval()
     layer = _OutputLayer(module.net)
     start = layer.copy()
-    hidden = None
-    if revive and len(module.net.hidden):
-        hidden = _revive_dead_units(module, x_train[:EM_ROWS])
     score_before, per_column = _held_out(module, x_val)
     # The training rows come shuffled (fit's split), so the first ones are a random subset.
     feats = _Features(module, x_train[:EM_ROWS])
@@ -360,9 +316,6 @@ def refit_output_layer(
             break
     if not score > score_before or not math.isfinite(score):
         layer.restore(start)
-        if hidden is not None:
-            last = [m for m in module.net.hidden if isinstance(m, MaskedLinear)][-1]
-            last.weight.data, last.bias.data = hidden
         score = score_before
     module.train(was_training)
     return score_before, score

@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skarm import AutoregressiveDensityEstimator
-from skarm import _refit as refit_module
-from skarm._refit import _em_means, _Features, _revive_dead_units, refit_output_layer
+from skarm._refit import _em_means, _Features, refit_output_layer
 
 SMALL = dict(hidden_layer_sizes=(32,), max_iter=40, ensemble_size=2, random_state=0)
 
@@ -159,71 +158,3 @@ def test_refit_leaves_components_that_hold_few_rows_alone():
     z = torch.as_tensor(est.coder_.transform(X), dtype=torch.float64)
     refit_output_layer(module, z[:1200], z[1200:], est.alpha, 3)
     assert torch.equal(module.net.output.bias[:, 0, units], before)
-
-
-def _with_dead_units(n_dead):
-    """A fitted model (float64, eval mode) whose first ``n_dead`` hidden units of every
-    member are dead on every row, and the encoded training rows."""
-    X = _curve(1500)
-    est = AutoregressiveDensityEstimator(refit_rounds=0, **SMALL).fit(X)
-    module = est.module_.double().eval()
-    with torch.no_grad():
-        module.net.hidden[0].bias[:, 0, :n_dead] = -1e3
-    return est, module, torch.as_tensor(est.coder_.transform(X), dtype=torch.float64)
-
-
-def _hidden(module, x):
-    inputs = module._net_input(x, None).unsqueeze(0).expand(module.net.n_members, -1, -1)
-    return module.net.hidden(inputs)
-
-
-def test_dead_units_are_revived_without_changing_the_model():
-    est, module, x = _with_dead_units(8)
-    layer = module.net.hidden[0]
-    masks = [layer.mask.clone(), module.net.output.mask.clone()]
-    live = (_hidden(module, x) != 0).any(dim=1)  # (K, H); units 0-7 dead, maybe others
-    assert not live[:, :8].any()
-    kept = layer.weight[live].detach().clone()
-    before = module.member_log_prob(x).detach()
-    torch.manual_seed(0)
-    with torch.no_grad():
-        _revive_dead_units(module, x)
-    # The same function (the revived units' outgoing weights are zero) ...
-    torch.testing.assert_close(module.member_log_prob(x), before, rtol=0, atol=1e-12)
-    # ... on random features active on a fifth to four fifths of the rows, ...
-    active = (_hidden(module, x) > 0).double().mean(dim=1)[~live]
-    assert torch.all((active > 0.15) & (active < 0.85))
-    # ... within the same masks (still autoregressive); the live units are untouched.
-    assert torch.equal(layer.mask, masks[0]) and torch.equal(module.net.output.mask, masks[1])
-    assert torch.all(layer.weight[layer.mask == 0] == 0)
-    assert torch.equal(layer.weight[live], kept)
-
-
-def test_revived_units_serve_the_em_step():
-    """With most units dead, their random features let the means follow the curve."""
-    scores = {}
-    for revive in (False, True):
-        est, module, x = _with_dead_units(24)
-        torch.manual_seed(0)
-        scores[revive] = refit_output_layer(
-            module, x[:1200], x[1200:], est.alpha, 3, revive=revive
-        )[1]
-    assert scores[True] > scores[False] + 0.05
-
-
-def test_an_undone_refit_restores_revived_units(monkeypatch):
-    est, module, x = _with_dead_units(8)
-    saved = [p.detach().clone() for p in module.parameters()]
-    held_out = refit_module._held_out
-    calls = []
-
-    def worse_after_the_first_call(module, x_val):
-        calls.append(1)
-        total, per_column = held_out(module, x_val)
-        return (total if len(calls) == 1 else -np.inf), per_column
-
-    monkeypatch.setattr(refit_module, "_held_out", worse_after_the_first_call)
-    before, after = refit_output_layer(module, x[:1200], x[1200:], est.alpha, 3)
-    assert after == before and len(calls) > 1
-    for p, s in zip(module.parameters(), saved, strict=True):
-        assert torch.equal(p, s)
