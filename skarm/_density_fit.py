@@ -167,6 +167,7 @@ class DensityTraining:
             finally:
                 module.requires_grad_(True)
             module = module.to(self._inference_dtype(device))
+            n_params = len(list(module.parameters()))
             if not (partial or history.interrupted) and validation is not None and noise is None:
                 self._refit_output(module, train[0], validation[0], history, coder)
         self.device_ = device
@@ -176,8 +177,10 @@ class DensityTraining:
         self.dropout_ = dropout
         self.module_ = module
         self._record_history(trainer, history, warm, validated=validation is not None)
-        if frozen:
-            self._optimizer_state = None  # moments of the output layers only
+        if frozen or len(list(module.parameters())) != n_params:
+            # Moments of the output layers only, or of fewer parameters than the model
+            # has now (the refit attached its random features): a warm start restarts.
+            self._optimizer_state = None
         return self
 
     def _refit_output(self, module, x_train, x_val, history, coder) -> None:

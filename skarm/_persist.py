@@ -190,6 +190,9 @@ def load(path: str | os.PathLike, device: str | torch.device | None = None):
     # changed after training by the output refit) load exactly.
     dtype = estimator._inference_dtype(estimator.device_)
     module = module.to(dtype)
+    prepare = getattr(module.net, "prepare_state", None)
+    if prepare is not None:  # parts added after training (the output refit's features)
+        prepare(tensors, "net.")
     try:
         module.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

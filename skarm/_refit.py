@@ -32,7 +32,7 @@ from torch.distributions import Normal
 from skarm._head_base import NormalHead
 from skarm._mixture import MixtureHead
 from skarm.nn.arm import AutoregressiveModel
-from skarm.nn.made import MADE
+from skarm.nn.made import MADE, MaskedLinear
 
 __all__ = ["can_refit", "refit_output_layer"]
 
@@ -50,6 +50,12 @@ EM_ROWS = 20_000
 MIN_ROWS = 50
 #: Rows per batch when scoring the held-out rows.
 BATCH = 8192
+#: Random ReLU features of all the earlier columns offered to each Gaussian column's
+#: means (:mod:`skarm.nn.features`); 0 turns the stage off.
+RANDOM_FEATURES = 512
+#: Training rows the random features' EM step uses at most: its solves have the width
+#: of a block, and their cost grows with the rows.
+FEATURE_ROWS = 20_000
 
 
 def _held_out(module: AutoregressiveModel, x_val: Tensor) -> tuple[float, Tensor]:
@@ -98,10 +104,16 @@ class _Features:
         for start in range(0, len(self.x), self.chunk):
             rows = slice(start, start + self.chunk)
             out = net.output(self.hidden[:, rows])
+            inputs = self.inputs[rows].unsqueeze(0).expand(net.n_members, -1, -1)
             if net.direct is not None:
-                inputs = self.inputs[rows].unsqueeze(0).expand(net.n_members, -1, -1)
                 out = out + net.direct(inputs)
+            if net.extra is not None:
+                out = out + net.extra(inputs)
             yield rows, out
+
+    def member_inputs(self) -> Tensor:
+        """The encoded rows, once per member: ``(K, n, n_in)`` (a view)."""
+        return self.inputs.unsqueeze(0).expand(self.module.net.n_members, -1, -1)
 
 
 def _responsibilities(head, params: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -128,6 +140,7 @@ class _OutputLayer:
         self.params = [
             (p, name == "bias")
             for layer in net.output_layers()
+            if isinstance(layer, MaskedLinear)
             for name, p in layer.named_parameters()
         ]
 
@@ -173,6 +186,8 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
     changed = {}
     weight, bias = net.output.weight, net.output.bias
     direct = net.direct
+    # The random features' shift is part of every mean: the regression fits the rest.
+    shift = None if net.extra is None else net.extra(feats.member_inputs())
     for g in groups:
         head, cols = module.heads[g], module._cols(g)
         x = feats.x[:, cols]
@@ -191,11 +206,12 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
                     parts.append(feats.inputs[:, d_mask])
                 a = torch.cat([*parts, torch.ones_like(x[:, :1])], dim=1).double()
                 n_h, n_w = int(h_mask.sum()), a.shape[1] - 1
+                z = x[:, j] if shift is None else x[:, j] - shift[k, :, first]
                 for i in range(units.shape[1]):
                     # Fewer rows than coefficients: the solve would interpolate them.
                     if float(resp[:, j, i].sum()) < MIN_ROWS:
                         continue
-                    theta = _weighted_ridge(a, w[:, j, i], x[:, j].double(), alpha)
+                    theta = _weighted_ridge(a, w[:, j, i], z.double(), alpha)
                     if theta is None:
                         continue
                     u, theta = int(units[j, i]), theta.to(weight.dtype)
@@ -205,6 +221,67 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
                         direct.weight.data[k, u, d_mask] = theta[n_h:n_w]
                     bias.data[k, 0, u] = theta[-1]
                 changed[int(cols[j])] = units[j]
+    return changed
+
+
+def _mean_targets(module) -> Tensor:
+    """The output units ``(n_out,)`` the random features may shift: every Gaussian
+    column's (free components') means."""
+    targets = torch.zeros(module.net.output.weight.shape[1], dtype=torch.bool)
+    for g in _gaussian_groups(module):
+        targets[_units(module, g, module.heads[g].mean_slots).flatten()] = True
+    return targets
+
+
+def _em_features(module, feats: _Features, alpha: float) -> dict[tuple[int, int], Tensor]:
+    """One EM step on the random features' read-out (one shift shared by a column's
+    free components, and their common bias); returns the changed units per
+    ``(member, column)``.
+
+    With the other parameters held, the components' weighted least squares in the shift
+    collapse to one: row ``n`` weighs ``W_n = sum_m r_nm / sigma_nm^2`` and targets the
+    weighted mean of ``z_n - mu_nm`` over the components (the means without the shift).
+    """
+    net, block = module.net, module.net.extra
+    groups = _gaussian_groups(module)
+    inputs = feats.member_inputs()
+    old = block.shifts(inputs)  # (K, n, n_blocks)
+    sums = {g: [] for g in groups}
+    for rows, out in feats.chunks():
+        params = module._split_params(out)
+        for g in groups:
+            head, x = module.heads[g], feats.x[rows][:, module._cols(g)]
+            resp, scale = _responsibilities(head, params[g], x)  # (K, n, c, m)
+            loc = head.free_gaussians(params[g])[1]
+            w = (resp / scale.square()).double()
+            residual = (w * (x.unsqueeze(-1) - loc)).sum(-1)
+            sums[g].append(torch.stack([resp.sum(-1).double(), w.sum(-1), residual]))
+    position = torch.empty_like(module.orders)
+    position.scatter_(1, module.orders, torch.arange(module.n_features).expand_as(module.orders))
+    position = position.expand(net.n_members, -1)
+    changed, bias = {}, net.output.bias
+    for g in groups:
+        cols = module._cols(g)
+        units = _units(module, g, module.heads[g].mean_slots)  # (c, m)
+        resp, w, wr = torch.cat(sums.pop(g), dim=2)  # (K, n, c) each
+        for k in range(net.n_members):
+            for i, j in enumerate(cols.tolist()):
+                b = int(position[k, j]) - 1
+                if b < 0 or float(resp[k, :, i].sum()) < MIN_ROWS:
+                    continue
+                # Targets with the present shift added back: the shift is what is fitted.
+                target = wr[k, :, i] / w[k, :, i].clamp_min(1e-300) + old[k, :, b].double()
+                f = block.member_features(feats.inputs, k, b)
+                a = torch.cat([f, torch.ones_like(f[:, :1])], dim=1).double()
+                theta = _weighted_ridge(a, w[k, :, i], target, alpha)
+                if theta is None:
+                    continue
+                theta = theta.to(block.weight.dtype)
+                # The constant is relative to the means without the shift: it moves
+                # into their biases (the read-out has none).
+                block.weight.data[k, b] = theta[:-1]
+                bias.data[k, 0, units[i]] += theta[-1]
+                changed[(k, j)] = (b, units[i])
     return changed
 
 
@@ -279,19 +356,23 @@ def refit_output_layer(
     alpha: float,
     n_rounds: int,
     tol: float = 0.01,
+    random_features: int | None = None,
 ) -> tuple[float, float]:
     """Refit the Gaussian conditionals' output layer in place (see the module docstring).
 
-    Runs up to ``n_rounds`` rounds of the EM step on the means and the two scale
-    calibrations, each change kept per (member, column) only where the held-out rows
-    ``x_val`` score better; stops when a round gains less than ``tol`` nats per row (a
-    round costs a few seconds to minutes: the last one is not worth repeating), and
-    undoes everything if the model's held-out score did not improve. Returns the model's
-    held-out mean log-likelihood (internal units) before and after.
+    Runs up to ``n_rounds`` rounds of the EM step on the means, the EM step on the
+    read-out of ``random_features`` random features per position (default
+    :data:`RANDOM_FEATURES`; attached on the first refit; :mod:`skarm.nn.features`) and
+    the two scale calibrations, each change kept per (member, column) only where the
+    held-out rows ``x_val`` score better; stops when a round gains less than ``tol``
+    nats per row (a round costs a few seconds to minutes: the last one is not worth
+    repeating), and undoes everything if the model's held-out score did not improve.
+    Returns the model's held-out mean log-likelihood (internal units) before and after.
     """
     was_training = module.training
     module.eval()
-    layer = _OutputLayer(module.net)
+    net = module.net
+    layer = _OutputLayer(net)
     start = layer.copy()
     score_before, per_column = _held_out(module, x_val)
     # The training rows come shuffled (fit's split), so the first ones are a random subset.
@@ -299,12 +380,31 @@ def refit_output_layer(
     few = feats
     if len(x_train) > CALIBRATION_ROWS:
         few = _Features(module, x_train[:CALIBRATION_ROWS])
+    if random_features is None:
+        random_features = RANDOM_FEATURES
+    feature_rows = feats
+    if len(x_train) > FEATURE_ROWS and FEATURE_ROWS < EM_ROWS:
+        feature_rows = _Features(module, x_train[:FEATURE_ROWS])
+    attached = random_features > 0 and net.extra is None
+    if attached:  # its read-out starts at zero: the model is unchanged
+        net.attach_random_features(_mean_targets(module), feats.inputs, random_features)
+    block_start = None if net.extra is None else net.extra.weight.detach().clone()
     score = score_before
     for _ in range(n_rounds):
         saved = layer.copy()
         per_column = _keep_better(
             module, layer, saved, per_column, x_val, _em_means(module, feats, alpha)
         )
+        if net.extra is not None:
+            saved, saved_block = layer.copy(), net.extra.weight.detach().clone()
+            changed = _em_features(module, feature_rows, alpha)
+            after = _held_out(module, x_val)[1]
+            worse = ~(after > per_column)
+            for (k, j), (b, units) in changed.items():
+                if worse[k, j]:
+                    net.extra.weight.data[k, b] = saved_block[k, b]
+                    layer.restore(saved, k, units)
+            per_column = torch.where(worse, per_column, after)
         for slot_name in ("scale_slots", "atom_scale_slot"):
             saved = layer.copy()
             per_column = _keep_better(
@@ -316,6 +416,10 @@ def refit_output_layer(
             break
     if not score > score_before or not math.isfinite(score):
         layer.restore(start)
+        if block_start is not None:
+            net.extra.weight.data.copy_(block_start)
         score = score_before
+    if attached and not bool(net.extra.weight.any()):
+        net.random_features = None  # nothing kept: no cost at inference
     module.train(was_training)
     return score_before, score

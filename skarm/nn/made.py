@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skarm.nn.features import RandomFeatureReadout
+
 __all__ = ["Dropout", "MaskedLinear", "MADE"]
 
 
@@ -196,6 +198,10 @@ class MADE(nn.Module):
         if hidden_sizes and direct:
             self.direct = MaskedLinear((d_out[:, :, None] > d_in[:, None, :]).float(), bias=False)
             nn.init.zeros_(self.direct.weight)
+        #: Fixed random features read out into chosen outputs (None until the output
+        #: refit attaches them: :mod:`skarm.nn.features`).
+        self.random_features: RandomFeatureReadout | None = None
+        self._degrees = (d_in.clone(), d_out.clone())
         # The units of each position, for incremental generation (step); only when every
         # member shares the degrees (one order), which is when samplers use it.
         self._step_units = None
@@ -208,7 +214,36 @@ class MADE(nn.Module):
         out = self.output(self.hidden(x))
         if self.direct is not None:
             out = out + self.direct(x)
+        if self.extra is not None:
+            out = out + self.extra(x)
         return out
+
+    def attach_random_features(
+        self, targets: Tensor, inputs: Tensor, width: int
+    ) -> RandomFeatureReadout:
+        """Attach a :class:`~skarm.nn.features.RandomFeatureReadout` (read-out at zero:
+        the outputs do not change) whose features are drawn from the encoded rows
+        ``inputs``; ``targets`` ``(n_out,)`` marks the output units it may shift."""
+        d_in, d_out = self._degrees
+        targets = targets.expand(self.n_members, -1)
+        block = RandomFeatureReadout.draw(d_in, d_out, targets, inputs, width)
+        self.random_features = block.to(self.output.weight)
+        return self.random_features
+
+    def prepare_state(self, state: dict[str, Tensor], prefix: str = "") -> None:
+        """Attach an empty random-feature block when ``state`` (a state dict of this
+        network, keys under ``prefix``) holds one, so that it loads."""
+        key = prefix + "random_features."
+        if any(k.startswith(key) for k in state):
+            self.random_features = RandomFeatureReadout.from_state(state, key).to(
+                self.output.weight
+            )
+
+    @property
+    def extra(self) -> RandomFeatureReadout | None:
+        """The random-feature read-out, if attached (models pickled before it existed
+        have none)."""
+        return getattr(self, "random_features", None)
 
     #: :meth:`step` takes a conditional model's context as the inputs of degree 0.
     steps_context = True
@@ -274,17 +309,19 @@ class MADE(nn.Module):
         rows = cache["out_units"][p]
         inputs = x.unsqueeze(0).expand(self.n_members, -1, -1)
         if "pre" not in cache:  # no hidden layers: the masked linear map of the inputs
-            return self.output.forward_rows(inputs, rows)
-        hidden = self.hidden[1:](cache["pre"])
-        out = self.output.forward_rows(hidden, rows)
+            out = self.output.forward_rows(inputs, rows)
+        else:
+            out = self.output.forward_rows(self.hidden[1:](cache["pre"]), rows)
         if self.direct is not None:
             out = out + self.direct.forward_rows(inputs, rows)
+        if self.extra is not None and p > 0:
+            out = out + self.extra.step(inputs, p, rows)
         return out
 
     def output_layers(self) -> list[nn.Module]:
         """The layers that map hidden features to outputs: the output layer and the
         direct connections (everything, without hidden layers); fine-tuning trains them."""
-        return [m for m in (self.output, self.direct) if m is not None]
+        return [m for m in (self.output, self.direct, self.extra) if m is not None]
 
     def forward_units(self, x: Tensor, units: Tensor) -> Tensor:
         """Only the output units ``units``: ``(n_members, n, len(units))``.
@@ -297,4 +334,6 @@ class MADE(nn.Module):
         out = self.output.forward_rows(self.hidden(x), units)
         if self.direct is not None:
             out = out + self.direct.forward_rows(x, units)
+        if self.extra is not None:
+            out = out + self.extra(x)[..., units]
         return out
