@@ -97,6 +97,30 @@ class _Features:
         # naval) carry nothing to regress on: left out of the solve, their weights go
         # to their MAP optimum, zero (the prior alone), at no cost.
         self.alive = (self.hidden != 0).any(dim=1)  # (K, H)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute the random features' read-out on these rows, ``shifts``
+        ``(K, n, n_blocks)`` (None without them): the features are fixed, so the read-out
+        changes only when the refit solves it, and is not recomputed per pass."""
+        block = self.module.net.extra
+        self.shifts = None
+        if block is not None:
+            inputs = self.member_inputs()
+            self.shifts = torch.cat(
+                [
+                    block.shifts(inputs[:, s : s + self.chunk])
+                    for s in range(0, len(self.x), self.chunk)
+                ],
+                dim=1,
+            )
+
+    def shift_of(self, member: int, unit: int) -> Tensor | None:
+        """The read-out added to output ``unit`` of ``member`` on every row (None if none)."""
+        if self.shifts is None:
+            return None
+        blocks = self.module.net.extra.target[member, :, unit].nonzero().flatten()
+        return self.shifts[member, :, int(blocks[0])] if len(blocks) else None
 
     def chunks(self):
         """``(rows, out)`` per row chunk: the output layer's ``(K, n_rows, n_out)``."""
@@ -107,8 +131,8 @@ class _Features:
             inputs = self.inputs[rows].unsqueeze(0).expand(net.n_members, -1, -1)
             if net.direct is not None:
                 out = out + net.direct(inputs)
-            if net.extra is not None:
-                out = out + net.extra(inputs)
+            if self.shifts is not None:
+                out = out + torch.bmm(self.shifts[:, rows], net.extra.target)
             yield rows, out
 
     def member_inputs(self) -> Tensor:
@@ -186,8 +210,6 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
     changed = {}
     weight, bias = net.output.weight, net.output.bias
     direct = net.direct
-    # The random features' shift is part of every mean: the regression fits the rest.
-    shift = None if net.extra is None else net.extra(feats.member_inputs())
     for g in groups:
         head, cols = module.heads[g], module._cols(g)
         x = feats.x[:, cols]
@@ -206,7 +228,9 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
                     parts.append(feats.inputs[:, d_mask])
                 a = torch.cat([*parts, torch.ones_like(x[:, :1])], dim=1).double()
                 n_h, n_w = int(h_mask.sum()), a.shape[1] - 1
-                z = x[:, j] if shift is None else x[:, j] - shift[k, :, first]
+                # The random features' read-out is part of the means: fit the rest.
+                shift = feats.shift_of(k, first)
+                z = x[:, j] if shift is None else x[:, j] - shift
                 for i in range(units.shape[1]):
                     # Fewer rows than coefficients: the solve would interpolate them.
                     if float(resp[:, j, i].sum()) < MIN_ROWS:
@@ -244,8 +268,7 @@ def _em_features(module, feats: _Features, alpha: float) -> dict[tuple[int, int]
     """
     net, block = module.net, module.net.extra
     groups = _gaussian_groups(module)
-    inputs = feats.member_inputs()
-    old = block.shifts(inputs)  # (K, n, n_blocks)
+    old = feats.shifts  # (K, n, n_blocks)
     sums = {g: [] for g in groups}
     for rows, out in feats.chunks():
         params = module._split_params(out)
@@ -388,6 +411,9 @@ def refit_output_layer(
     attached = random_features > 0 and net.extra is None
     if attached:  # its read-out starts at zero: the model is unchanged
         net.attach_random_features(_mean_targets(module), feats.inputs, random_features)
+    row_sets = list({id(f): f for f in (feats, few, feature_rows)}.values())
+    for f in row_sets:
+        f.refresh()
     block_start = None if net.extra is None else net.extra.weight.detach().clone()
     score = score_before
     for _ in range(n_rounds):
@@ -405,6 +431,8 @@ def refit_output_layer(
                     net.extra.weight.data[k, b] = saved_block[k, b]
                     layer.restore(saved, k, units)
             per_column = torch.where(worse, per_column, after)
+            for f in row_sets:
+                f.refresh()
         for slot_name in ("scale_slots", "atom_scale_slot"):
             saved = layer.copy()
             per_column = _keep_better(
