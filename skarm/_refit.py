@@ -27,10 +27,16 @@ import math
 
 import torch
 from torch import Tensor
-from torch.distributions import Normal
 
-from skarm._head_base import NormalHead
-from skarm._mixture import MixtureHead
+from skarm._refit_solve import (
+    MIN_ROWS,
+    _em_features,
+    _gaussian_groups,
+    _mean_targets,
+    _responsibilities,
+    _units,
+    _weighted_ridge,
+)
 from skarm.nn.arm import AutoregressiveModel
 from skarm.nn.made import MADE, MaskedLinear
 
@@ -44,18 +50,11 @@ CALIBRATION_ROWS = 1024
 #: Training rows the EM step uses at most (a random subset beyond): it holds their
 #: hidden features and outputs in memory.
 EM_ROWS = 20_000
-#: Least responsibility (in training rows) a free component, or a conditional's free
-#: components or atoms together, must hold for the refit to change it: below it, a
-#: change rests on too few rows (a column whose rows sit almost all on atoms, say).
-MIN_ROWS = 50
 #: Rows per batch when scoring the held-out rows.
 BATCH = 8192
 #: Random ReLU features of all the earlier columns offered to each Gaussian column's
 #: means (:mod:`skarm.nn.features`); 0 turns the stage off.
 RANDOM_FEATURES = 512
-#: Training rows the random features' EM step uses at most: its solves have the width
-#: of a block, and their cost grows with the rows.
-FEATURE_ROWS = 20_000
 
 
 def _held_out(module: AutoregressiveModel, x_val: Tensor) -> tuple[float, Tensor]:
@@ -68,11 +67,6 @@ def _held_out(module: AutoregressiveModel, x_val: Tensor) -> tuple[float, Tensor
         per_column = per_column + member.sum(dim=1)
         total += float((torch.logsumexp(member.sum(dim=2), 0) - math.log(len(member))).sum())
     return total / len(x_val), per_column / len(x_val)
-
-
-def _gaussian_groups(module: AutoregressiveModel) -> list[int]:
-    """Groups whose head is Gaussian (one or a mixture): their means are least squares."""
-    return [i for i, h in enumerate(module.heads) if type(h) in (NormalHead, MixtureHead)]
 
 
 def can_refit(module: AutoregressiveModel) -> bool:
@@ -138,23 +132,6 @@ class _Features:
     def member_inputs(self) -> Tensor:
         """The encoded rows, once per member: ``(K, n, n_in)`` (a view)."""
         return self.inputs.unsqueeze(0).expand(self.module.net.n_members, -1, -1)
-
-
-def _responsibilities(head, params: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-    """Posterior probability of each free component given the value, and the
-    components' scales: each ``(K, n, c, m)``."""
-    log_w, loc, scale = head.free_gaussians(params)
-    log_p = head.log_prob(params, x).unsqueeze(-1)
-    resp = torch.exp(log_w + Normal(loc, scale).log_prob(x.unsqueeze(-1)) - log_p)
-    return torch.nan_to_num(resp, nan=0.0), scale
-
-
-def _units(module: AutoregressiveModel, group: int, slots: slice | int | None) -> Tensor:
-    """Output units ``(c, s)`` of the group's columns at the given parameter slots."""
-    head = module.heads[group]
-    cols, offset, _ = module._groups[group]
-    slot = torch.arange(head.n_params)[slots]
-    return offset + torch.arange(len(cols))[:, None] * head.n_params + slot.reshape(1, -1)
 
 
 class _OutputLayer:
@@ -248,84 +225,6 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
     return changed
 
 
-def _mean_targets(module) -> Tensor:
-    """The output units ``(n_out,)`` the random features may shift: every Gaussian
-    column's (free components') means."""
-    targets = torch.zeros(module.net.output.weight.shape[1], dtype=torch.bool)
-    for g in _gaussian_groups(module):
-        targets[_units(module, g, module.heads[g].mean_slots).flatten()] = True
-    return targets
-
-
-def _em_features(module, feats: _Features, alpha: float) -> dict[tuple[int, int], Tensor]:
-    """One EM step on the random features' read-out (one shift shared by a column's
-    free components, and their common bias); returns the changed units per
-    ``(member, column)``.
-
-    With the other parameters held, the components' weighted least squares in the shift
-    collapse to one: row ``n`` weighs ``W_n = sum_m r_nm / sigma_nm^2`` and targets the
-    weighted mean of ``z_n - mu_nm`` over the components (the means without the shift).
-    """
-    net, block = module.net, module.net.extra
-    groups = _gaussian_groups(module)
-    old = feats.shifts  # (K, n, n_blocks)
-    sums = {g: [] for g in groups}
-    for rows, out in feats.chunks():
-        params = module._split_params(out)
-        for g in groups:
-            head, x = module.heads[g], feats.x[rows][:, module._cols(g)]
-            resp, scale = _responsibilities(head, params[g], x)  # (K, n, c, m)
-            loc = head.free_gaussians(params[g])[1]
-            w = (resp / scale.square()).double()
-            residual = (w * (x.unsqueeze(-1) - loc)).sum(-1)
-            sums[g].append(torch.stack([resp.sum(-1).double(), w.sum(-1), residual]))
-    position = torch.empty_like(module.orders)
-    position.scatter_(1, module.orders, torch.arange(module.n_features).expand_as(module.orders))
-    position = position.expand(net.n_members, -1)
-    changed, bias = {}, net.output.bias
-    for g in groups:
-        cols = module._cols(g)
-        units = _units(module, g, module.heads[g].mean_slots)  # (c, m)
-        resp, w, wr = torch.cat(sums.pop(g), dim=2)  # (K, n, c) each
-        for k in range(net.n_members):
-            for i, j in enumerate(cols.tolist()):
-                b = int(position[k, j]) - 1
-                if b < 0 or float(resp[k, :, i].sum()) < MIN_ROWS:
-                    continue
-                # Targets with the present shift added back: the shift is what is fitted.
-                target = wr[k, :, i] / w[k, :, i].clamp_min(1e-300) + old[k, :, b].double()
-                f = block.member_features(feats.inputs, k, b)
-                a = torch.cat([f, torch.ones_like(f[:, :1])], dim=1).double()
-                theta = _weighted_ridge(a, w[k, :, i], target, alpha)
-                if theta is None:
-                    continue
-                theta = theta.to(block.weight.dtype)
-                # The constant is relative to the means without the shift: it moves
-                # into their biases (the read-out has none).
-                block.weight.data[k, b] = theta[:-1]
-                bias.data[k, 0, units[i]] += theta[-1]
-                changed[(k, j)] = (b, units[i])
-    return changed
-
-
-def _weighted_ridge(a: Tensor, w: Tensor, z: Tensor, alpha: float) -> Tensor | None:
-    """``argmin_theta sum_n w_n (z_n - a_n theta)^2 / 2 + alpha ||theta_W||^2 / 2``, the
-    last column of ``a`` being the (unpenalised) bias; None if the system is singular."""
-    aw = a * w[:, None]
-    ridge = torch.full((a.shape[1],), float(alpha), dtype=a.dtype, device=a.device)
-    ridge[-1] = 0.0
-    gram = a.T @ aw + torch.diag(ridge)
-    # A relative jitter: features no row activates (dead units) with alpha = 0.
-    gram += torch.eye(len(gram), dtype=a.dtype, device=a.device) * (
-        1e-10 * float(gram.diagonal().mean())
-    )
-    try:
-        theta = torch.linalg.solve(gram, aw.T @ z)
-    except torch.linalg.LinAlgError:
-        return None
-    return theta if bool(torch.isfinite(theta).all()) else None
-
-
 def _calibrate(module, feats: _Features, slot_name: str) -> dict[int, Tensor]:
     """Shift each (member, column)'s pre-softplus scales at ``slot_name`` by the grid
     value that scores the training rows best; returns each column's shifted units."""
@@ -405,13 +304,10 @@ def refit_output_layer(
         few = _Features(module, x_train[:CALIBRATION_ROWS])
     if random_features is None:
         random_features = RANDOM_FEATURES
-    feature_rows = feats
-    if len(x_train) > FEATURE_ROWS and FEATURE_ROWS < EM_ROWS:
-        feature_rows = _Features(module, x_train[:FEATURE_ROWS])
     attached = random_features > 0 and net.extra is None
     if attached:  # its read-out starts at zero: the model is unchanged
         net.attach_random_features(_mean_targets(module), feats.inputs, random_features)
-    row_sets = list({id(f): f for f in (feats, few, feature_rows)}.values())
+    row_sets = list({id(f): f for f in (feats, few)}.values())
     for f in row_sets:
         f.refresh()
     block_start = None if net.extra is None else net.extra.weight.detach().clone()
@@ -423,7 +319,7 @@ def refit_output_layer(
         )
         if net.extra is not None:
             saved, saved_block = layer.copy(), net.extra.weight.detach().clone()
-            changed = _em_features(module, feature_rows, alpha)
+            changed = _em_features(module, feats, alpha)
             after = _held_out(module, x_val)[1]
             worse = ~(after > per_column)
             for (k, j), (b, units) in changed.items():
