@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import partial
 
 from skarm.nn.arm import AutoregressiveModel, NetFactory
+from skarm.nn.features import RandomFeatureReadout
 from skarm.nn.made import MADE, MaskedLinear
 from skarm.nn.pixelcnn import GatedConvLayer, PixelCNN
 from skarm.nn.sequence import CausalConv1D, CausalTransformer, SequenceNet
@@ -24,6 +25,7 @@ __all__ = [
     "MaskedLinear",
     "NetFactory",
     "PixelCNN",
+    "RandomFeatureReadout",
     "SequenceNet",
     "make_net_factory",
 ]
