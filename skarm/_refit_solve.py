@@ -78,9 +78,9 @@ def _em_features(module, feats, alpha: float) -> dict[tuple[int, int], Tensor]:
             w = (resp / scale.square()).double()
             residual = (w * (x.unsqueeze(-1) - loc)).sum(-1)
             sums[g].append(torch.stack([resp.sum(-1).double(), w.sum(-1), residual]))
-    position = torch.empty_like(module.orders)
-    position.scatter_(1, module.orders, torch.arange(module.n_features).expand_as(module.orders))
-    position = position.expand(net.n_members, -1)
+    # The block that feeds each output unit (its column's position): None for the first.
+    feeds = block.target.bool().any(dim=1)  # (K, n_out)
+    feeding = block.target.argmax(dim=1)  # (K, n_out)
     changed, bias = {}, net.output.bias
     for g in groups:
         cols = module._cols(g)
@@ -88,9 +88,10 @@ def _em_features(module, feats, alpha: float) -> dict[tuple[int, int], Tensor]:
         resp, w, wr = torch.cat(sums.pop(g), dim=2)  # (K, n, c) each
         for k in range(net.n_members):
             for i, j in enumerate(cols.tolist()):
-                b = int(position[k, j]) - 1
-                if b < 0 or float(resp[k, :, i].sum()) < MIN_ROWS:
+                first = int(units[i, 0])
+                if not bool(feeds[k, first]) or float(resp[k, :, i].sum()) < MIN_ROWS:
                     continue
+                b = int(feeding[k, first])
                 # Targets with the present shift added back: the shift is what is fitted.
                 target = wr[k, :, i] / w[k, :, i].clamp_min(1e-300) + old[k, :, b].double()
                 f = block.member_features(feats.inputs, k, b)
