@@ -66,6 +66,8 @@ def _em_features(module, feats, alpha: float) -> dict[tuple[int, int], Tensor]:
     weighted mean of ``z_n - mu_nm`` over the components (the means without the shift).
     """
     net, block = module.net, module.net.extra
+    if block.target.shape[1] == 0:  # one column: no position after the first
+        return {}
     groups = _gaussian_groups(module)
     old = feats.shifts  # (K, n, n_blocks)
     sums = {g: [] for g in groups}

@@ -135,3 +135,10 @@ def test_a_warm_start_trains_the_read_out_and_keeps_the_model_normalised(chain_f
     assert block is not None
     assert not torch.equal(block.weight, est.module_.net.random_features.weight)
     assert np.isfinite(warm.score(X))
+
+
+def test_a_single_column_has_no_block_to_fit():
+    X = _curve(300)[:, :1]
+    est = AutoregressiveDensityEstimator(**SMALL).fit(X)
+    assert est.module_.net.random_features is None
+    assert np.isfinite(est.score(X))
