@@ -113,8 +113,8 @@ class _Features:
         """The read-out added to output ``unit`` of ``member`` on every row (None if none)."""
         if self.shifts is None:
             return None
-        blocks = self.module.net.extra.target[member, :, unit].nonzero().flatten()
-        return self.shifts[member, :, int(blocks[0])] if len(blocks) else None
+        b = self.module.net.extra.block_of(member, unit)
+        return None if b is None else self.shifts[member, :, b]
 
     def chunks(self):
         """``(rows, out)`` per row chunk: the output layer's ``(K, n_rows, n_out)``."""

@@ -66,8 +66,6 @@ def _em_features(module, feats, alpha: float) -> dict[tuple[int, int], Tensor]:
     weighted mean of ``z_n - mu_nm`` over the components (the means without the shift).
     """
     net, block = module.net, module.net.extra
-    if block.target.shape[1] == 0:  # one column: no position after the first
-        return {}
     groups = _gaussian_groups(module)
     old = feats.shifts  # (K, n, n_blocks)
     sums = {g: [] for g in groups}
@@ -80,9 +78,6 @@ def _em_features(module, feats, alpha: float) -> dict[tuple[int, int], Tensor]:
             w = (resp / scale.square()).double()
             residual = (w * (x.unsqueeze(-1) - loc)).sum(-1)
             sums[g].append(torch.stack([resp.sum(-1).double(), w.sum(-1), residual]))
-    # The block that feeds each output unit (its column's position): None for the first.
-    feeds = block.target.bool().any(dim=1)  # (K, n_out)
-    feeding = block.target.argmax(dim=1)  # (K, n_out)
     changed, bias = {}, net.output.bias
     for g in groups:
         cols = module._cols(g)
@@ -90,10 +85,9 @@ def _em_features(module, feats, alpha: float) -> dict[tuple[int, int], Tensor]:
         resp, w, wr = torch.cat(sums.pop(g), dim=2)  # (K, n, c) each
         for k in range(net.n_members):
             for i, j in enumerate(cols.tolist()):
-                first = int(units[i, 0])
-                if not bool(feeds[k, first]) or float(resp[k, :, i].sum()) < MIN_ROWS:
+                b = block.block_of(k, int(units[i, 0]))
+                if b is None or float(resp[k, :, i].sum()) < MIN_ROWS:
                     continue
-                b = int(feeding[k, first])
                 # Targets with the present shift added back: the shift is what is fitted.
                 target = wr[k, :, i] / w[k, :, i].clamp_min(1e-300) + old[k, :, b].double()
                 f = block.member_features(feats.inputs, k, b)

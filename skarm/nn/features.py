@@ -94,6 +94,11 @@ class RandomFeatureReadout(nn.Module):
         block.target.copy_((hit & targets.to(inputs.device)[:, None, :].bool()).to(inputs))
         return block
 
+    def block_of(self, member: int, unit: int) -> int | None:
+        """The block whose read-out output ``unit`` of ``member`` receives (None if none)."""
+        blocks = self.target[member, :, unit].nonzero().flatten()
+        return int(blocks[0]) if len(blocks) else None
+
     def penalized_weight(self) -> Tensor:
         """The weights the prior applies to: the read-out."""
         return self.weight
