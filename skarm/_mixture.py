@@ -223,6 +223,19 @@ class MixtureHead(NormalHead):
         pool (the window's normaliser and the atoms' density at ``x``). The same value as
         ``distribution(params).log_prob(x)`` (a test), for a third of the work.
         """
+        weights, terms = self.category_terms(params, x)
+        log_norm = 0.5 * math.log(2.0 * math.pi)
+        return (logsumexp(terms) - logsumexp(weights)).squeeze(-1) - log_norm
+
+    def category_terms(self, params: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The mixture's categories at ``x`` ``(n, c)``: the free components, the atoms and
+        the pool (one category for all its atoms), in the order of :attr:`logit_slots`.
+
+        Returns the unnormalised log-weights (the logits; ``-inf`` where a column has no
+        such atom or no pool) and the log-weights plus each category's log-density (up to
+        ``log sqrt(2 pi)``), each ``(..., c, n_categories)``: ``softmax`` of the second is
+        a row's posterior over the categories.
+        """
         m = self.n_components
         x = x.unsqueeze(-1)
         logits, loc, raw_scale = params[..., : 3 * m].split(m, dim=-1)
@@ -257,9 +270,7 @@ class MixtureHead(NormalHead):
                     )
                 weights.append(logit)
                 terms.append(logit + pool - log_atom_scale)
-        terms, weights = torch.cat(terms, dim=-1), torch.cat(weights, dim=-1)
-        log_norm = 0.5 * math.log(2.0 * math.pi)
-        return (logsumexp(terms) - logsumexp(weights)).squeeze(-1) - log_norm
+        return torch.cat(weights, dim=-1), torch.cat(terms, dim=-1)
 
     # Properties, not attributes set in __init__: models pickled before they existed
     # have them too.
@@ -270,6 +281,24 @@ class MixtureHead(NormalHead):
     @property
     def scale_slots(self) -> slice:
         return slice(2 * self.n_components, 3 * self.n_components)
+
+    @property
+    def logit_slots(self) -> Tensor:
+        """Parameter slots of the mixing logits, in the order of :meth:`category_terms`:
+        the free components', the atoms' and the pool's."""
+        start = 3 * self.n_components
+        slots = [*range(self.n_components), *range(start, start + self.n_atoms)]
+        if self.n_pool:
+            slots.append(start + self.n_atoms)
+        return torch.tensor(slots)
+
+    @property
+    def categories(self) -> Tensor:
+        """Which categories of :meth:`category_terms` each column has ``(c, C)``: its free
+        components, its atoms (not the padding of shorter lists) and its pool if any."""
+        free = torch.ones(self.n_columns, self.n_components, dtype=torch.bool)
+        pool = self.pool_valid.any(-1, keepdim=True).cpu()[:, : int(self.n_pool > 0)]
+        return torch.cat([free, self.atom_valid.cpu(), pool], dim=1)
 
     @property
     def atom_scale_slot(self) -> int | None:

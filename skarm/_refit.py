@@ -13,11 +13,14 @@ the M-step is the weighted ridge regression
 
 over the features ``a_n`` the mask lets the unit see (hidden units and inputs of lower
 degree, and the bias, which the prior leaves out): the same MAP objective as training,
-with the scales and weights held. A scale calibration follows: the pre-softplus scales
-of a conditional's free components (and its atoms' shared scale) are shifted by the
-amount, on a grid, that scores the training rows best. Each change is kept only for the
-(member, column) conditionals whose held-out rows score better, and the whole refit is
-undone if the held-out score of the model does not improve. See the user guide,
+with the scales and weights held. The random features' read-out is solved the same way,
+and the mixing logits by the multinomial logistic regression of the rows' posteriors
+over the categories (:func:`skarm._refit_solve._em_logits`). A scale calibration
+follows: the pre-softplus scales of a conditional's free components (and its atoms'
+shared scale) are shifted by the amount, on a grid, that scores the training rows best.
+Each change is kept only for the (member, column) conditionals whose held-out rows score
+better, and the whole refit is undone if the held-out score of the model does not
+improve. See the user guide,
 "Refitting the output layer".
 """
 
@@ -30,7 +33,9 @@ from torch import Tensor
 
 from skarm._refit_solve import (
     MIN_ROWS,
+    _Design,
     _em_features,
+    _em_logits,
     _gaussian_groups,
     _mean_targets,
     _responsibilities,
@@ -185,8 +190,6 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
             resp, scale = _responsibilities(head, params[g], x)  # (K, n, c, m) each
             weights[g].append(torch.stack([resp, resp / scale.square()]).double())
     changed = {}
-    weight, bias = net.output.weight, net.output.bias
-    direct = net.direct
     for g in groups:
         head, cols = module.heads[g], module._cols(g)
         x = feats.x[:, cols]
@@ -195,32 +198,17 @@ def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
         for k in range(net.n_members):
             resp, w = resp_all[k], w_all[k]
             for j in range(len(cols)):
-                first = int(units[j, 0])
-                h_allowed = net.output.mask[k, first].bool()
-                h_mask = h_allowed & feats.alive[k]
-                parts = [feats.hidden[k][:, h_mask]]
-                d_mask = None
-                if direct is not None:
-                    d_mask = direct.mask[k, first].bool()
-                    parts.append(feats.inputs[:, d_mask])
-                a = torch.cat([*parts, torch.ones_like(x[:, :1])], dim=1).double()
-                n_h, n_w = int(h_mask.sum()), a.shape[1] - 1
+                design = _Design(net, feats, k, int(units[j, 0]))
                 # The random features' read-out is part of the means: fit the rest.
-                shift = feats.shift_of(k, first)
+                shift = feats.shift_of(k, int(units[j, 0]))
                 z = x[:, j] if shift is None else x[:, j] - shift
                 for i in range(units.shape[1]):
                     # Fewer rows than coefficients: the solve would interpolate them.
                     if float(resp[:, j, i].sum()) < MIN_ROWS:
                         continue
-                    theta = _weighted_ridge(a, w[:, j, i], z.double(), alpha)
-                    if theta is None:
-                        continue
-                    u, theta = int(units[j, i]), theta.to(weight.dtype)
-                    weight.data[k, u, h_allowed] = 0.0
-                    weight.data[k, u, h_mask] = theta[:n_h]
-                    if d_mask is not None:
-                        direct.weight.data[k, u, d_mask] = theta[n_h:n_w]
-                    bias.data[k, 0, u] = theta[-1]
+                    theta = _weighted_ridge(design.a, w[:, j, i], z.double(), alpha)
+                    if theta is not None:
+                        design.write(units[j, i : i + 1], theta[:, None])
                 changed[int(cols[j])] = units[j]
     return changed
 
@@ -284,12 +272,13 @@ def refit_output_layer(
 
     Runs up to ``n_rounds`` rounds of the EM step on the means, the EM step on the
     read-out of ``random_features`` random features per position (default
-    :data:`RANDOM_FEATURES`; attached on the first refit; :mod:`skarm.nn.features`) and
-    the two scale calibrations, each change kept per (member, column) only where the
-    held-out rows ``x_val`` score better; stops when a round gains less than ``tol``
-    nats per row (a round costs a few seconds to minutes: the last one is not worth
-    repeating), and undoes everything if the model's held-out score did not improve.
-    Returns the model's held-out mean log-likelihood (internal units) before and after.
+    :data:`RANDOM_FEATURES`; attached on the first refit; :mod:`skarm.nn.features`), the
+    EM step on the mixing logits and the two scale calibrations, each change kept per
+    (member, column) only where the held-out rows ``x_val`` score better; stops when a
+    round gains less than ``tol`` nats per row (a round costs a few seconds to minutes:
+    the last one is not worth repeating), and undoes everything if the model's held-out
+    score did not improve. Returns the model's held-out mean log-likelihood (internal
+    units) before and after.
     """
     was_training = module.training
     module.eval()
@@ -329,6 +318,10 @@ def refit_output_layer(
             per_column = torch.where(worse, per_column, after)
             for f in row_sets:
                 f.refresh()
+        saved = layer.copy()
+        per_column = _keep_better(
+            module, layer, saved, per_column, x_val, _em_logits(module, feats, alpha)
+        )
         for slot_name in ("scale_slots", "atom_scale_slot"):
             saved = layer.copy()
             per_column = _keep_better(

@@ -189,8 +189,10 @@ class AutoregressiveDensityEstimator(
         fixed, one EM step solves the means of every Gaussian component exactly (a
         weighted ridge regression, the same MAP objective), a second one solves the
         read-out of 512 fixed random ReLU features of all the earlier columns per
-        column (attached by the first refit; ``skarm.nn.features``), then the
-        components' and the atoms' scales are recalibrated; each change is kept only
+        column (attached by the first refit; ``skarm.nn.features``), a third the
+        mixing logits of the free components, atoms and pool (a multinomial logistic
+        regression of the rows' posteriors, by L-BFGS), then the components' and the
+        atoms' scales are recalibrated; each change is kept only
         for the conditionals whose held-out rows score better, and the refit is undone
         if the model's held-out score does not improve. Stochastic gradients leave the means about a
         step size away from their optimum; on the UCI tables the refit gained 0.05 to 4.1
