@@ -169,6 +169,7 @@ def test_multinomial_map_matches_logistic_regression(monkeypatch):
     from skarm import _refit_solve
 
     monkeypatch.setattr(_refit_solve, "LOGIT_ITERATIONS", 500)
+    monkeypatch.setattr(_refit_solve, "LOGIT_TOLERANCE", 1e-12)
     rng = np.random.RandomState(0)
     features = rng.randn(400, 6)
     labels = (features @ rng.randn(6, 3) + rng.randn(400, 3)).argmax(axis=1)
