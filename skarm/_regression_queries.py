@@ -3,6 +3,8 @@
 The queries a fitted conditional model answers, kept apart from how it is fitted
 (skarm/regression.py): exact conditional log-likelihoods ``log p(y | x)`` in the user's
 units, the predictive distribution (means, standard deviations, quantiles) and samples.
+:func:`from_torch` is the bridge from a head's ``torch.distributions`` object to the
+plain-numpy :class:`~skarm.predictive.PredictiveDistribution`.
 """
 
 from __future__ import annotations
@@ -12,9 +14,45 @@ import torch
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skarm._base import check_n_samples, release_freed_memory
-from skarm.predictive import PredictiveDistribution, from_torch
+from skarm.predictive import PredictiveDistribution
 
-__all__ = ["RegressionQueries"]
+__all__ = ["RegressionQueries", "from_torch"]
+
+
+def from_torch(family: str, dist, loc: float, scale: float) -> PredictiveDistribution:
+    """Convert a fitted head's ``torch.distributions`` object to y's units.
+
+    ``dist`` has batch shape ``(n_members, n_rows)`` and lives in internal units
+    ``z = (y - loc) / scale``; the members are averaged as an equal-weight mixture.
+    """
+
+    def rows(t) -> np.ndarray:  # (K, n[, M]) -> (n, K * M)
+        a = t.detach().double().cpu().numpy()
+        a = a[..., None] if a.ndim == 2 else a
+        return np.moveaxis(a, 0, 1).reshape(a.shape[1], -1)
+
+    if family == "mixture":
+        weights = rows(dist.mixture_distribution.probs)
+        comp = dist.component_distribution
+        params = {"loc": loc + scale * rows(comp.loc), "scale": scale * rows(comp.scale)}
+    elif family in ("normal", "laplace"):
+        params = {"loc": loc + scale * rows(dist.loc), "scale": scale * rows(dist.scale)}
+    elif family == "student_t":
+        params = {
+            "df": rows(dist.df),
+            "loc": loc + scale * rows(dist.loc),
+            "scale": scale * rows(dist.scale),
+        }
+    elif family == "lognormal":  # y = scale * z, log z ~ N(mu, s)
+        params = {"s": rows(dist.scale), "scale": scale * np.exp(rows(dist.loc))}
+    elif family == "poisson":
+        params = {"mu": rows(dist.rate)}
+    else:
+        raise ValueError(f"Unknown family {family!r}.")
+    if family != "mixture":
+        weights = np.ones_like(next(iter(params.values())))
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    return PredictiveDistribution(family, weights, params)
 
 
 class RegressionQueries:

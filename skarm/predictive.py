@@ -15,16 +15,15 @@ components' quantiles, to machine precision.
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 from scipy import stats
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 
 from skarm._base import check_n_samples
+from skarm._quantiles import MixtureQuantiles
 
-__all__ = ["PredictiveDistribution", "FAMILIES", "from_torch"]
+__all__ = ["PredictiveDistribution", "FAMILIES"]
 
 #: scipy.stats family of each output distribution, and its parameter names.
 FAMILIES = {
@@ -36,11 +35,8 @@ FAMILIES = {
     "poisson": (stats.poisson, ("mu",)),
 }
 
-#: Bisection steps for mixture quantiles: enough to shrink any float64 bracket to 1 ulp.
-_BISECTION_STEPS = 200
 
-
-class PredictiveDistribution:
+class PredictiveDistribution(MixtureQuantiles):
     """Per-row predictive distributions ``p(y | x_i)`` of a fitted regressor.
 
     Each row is a mixture of components of one family, weighted by ``weights``; all
@@ -250,111 +246,6 @@ class PredictiveDistribution:
         """
         return np.sum(self.weights * self._components.cdf(self._values(y)), axis=1)
 
-    # ------------------------------------------------------------------ quantiles
-    def ppf(self, q) -> np.ndarray:
-        """Quantiles: the smallest ``y`` with ``cdf(y) >= q`` for each row.
-
-        Parameters
-        ----------
-        q : float or array-like of shape (n_quantiles,)
-            Probability levels in ``[0, 1]``.
-
-        Returns
-        -------
-        quantiles : ndarray of shape (n_rows,) or (n_rows, n_quantiles)
-            The first shape for a float ``q``. For a mixture (an ensemble, or
-            "mixture") found by bisection on the CDF, to about one ulp.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skarm import PredictiveDistribution
-        >>> dist = PredictiveDistribution(  # one row: two Gaussians at -1 and +1
-        ...     "mixture", [[0.5, 0.5]], {"loc": [[-1.0, 1.0]], "scale": [[0.5, 0.5]]}
-        ... )
-        >>> dist.ppf([0.05, 0.95]).round(4)
-        array([[-1.6408,  1.6408]])
-        """
-        scalar = isinstance(q, Real)
-        levels = np.atleast_1d(np.asarray(q, dtype=np.float64))
-        if levels.ndim != 1 or np.any(~np.isfinite(levels)) or np.any((levels < 0) | (levels > 1)):
-            raise ValueError(f"Quantile levels must be a float or 1-D array in [0, 1]; got {q!r}.")
-        out = np.column_stack([self._ppf_one(float(level)) for level in levels])
-        return out[:, 0] if scalar else out
-
-    def _ppf_one(self, q: float) -> np.ndarray:
-        comp = self._components.ppf(np.full(self.weights.shape, q))
-        if self.weights.shape[1] == 1:
-            return comp[:, 0]
-        used = self.weights > 0
-        lo = np.where(used, comp, np.inf).min(axis=1)
-        hi = np.where(used, comp, -np.inf).max(axis=1)
-        if q in (0.0, 1.0) or not np.all(np.isfinite(lo) & np.isfinite(hi)):
-            return lo if q == 0.0 else hi
-        if self.discrete:  # smallest integer k with F(k) >= q, with F(lo - 1) < q <= F(hi)
-            lo = lo - 1.0
-            while np.any(hi - lo > 1):
-                mid = np.floor((lo + hi) / 2)
-                above = self.cdf(mid) >= q
-                hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
-            return hi
-        for _ in range(_BISECTION_STEPS):
-            mid = 0.5 * (lo + hi)
-            above = self.cdf(mid) >= q
-            hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
-            if np.all(hi - lo <= 4 * np.spacing(np.maximum(np.abs(lo), np.abs(hi)))):
-                break
-        return hi
-
-    def interval(self, confidence: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-        """Central interval holding ``confidence`` of each row's mass.
-
-        Parameters
-        ----------
-        confidence : float, default=0.9
-            Probability mass inside the interval, in ``(0, 1)``.
-
-        Returns
-        -------
-        lower, upper : ndarray of shape (n_rows,)
-            The ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skarm import PredictiveDistribution
-        >>> dist = PredictiveDistribution(
-        ...     "normal", np.ones((2, 1)), {"loc": [[0.0], [1.0]], "scale": [[1.0], [2.0]]}
-        ... )
-        >>> lower, upper = dist.interval(0.9)
-        >>> lower.round(3), upper.round(3)
-        (array([-1.645, -2.29 ]), array([1.645, 4.29 ]))
-        """
-        if not 0 < confidence < 1:
-            raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}.")
-        bounds = self.ppf([(1 - confidence) / 2, (1 + confidence) / 2])
-        return bounds[:, 0], bounds[:, 1]
-
-    def median(self) -> np.ndarray:
-        """Median of each row.
-
-        Returns
-        -------
-        median : ndarray of shape (n_rows,)
-            ``ppf(0.5)``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skarm import PredictiveDistribution
-        >>> dist = PredictiveDistribution(
-        ...     "normal", np.ones((2, 1)), {"loc": [[0.0], [1.0]], "scale": [[1.0], [2.0]]}
-        ... )
-        >>> dist.median()
-        array([0., 1.])
-        """
-        return self.ppf(0.5)
-
     # ------------------------------------------------------------------ moments
     def mean(self) -> np.ndarray:
         """Mean of each row.
@@ -454,39 +345,3 @@ class PredictiveDistribution:
         chosen = {k: v[rows[None, :], pick] for k, v in self.params.items()}
         dist, _ = FAMILIES[self.family]
         return dist(**chosen).rvs(size=pick.shape, random_state=rng).astype(np.float64)
-
-
-def from_torch(family: str, dist, loc: float, scale: float) -> PredictiveDistribution:
-    """Convert a fitted head's ``torch.distributions`` object to y's units.
-
-    ``dist`` has batch shape ``(n_members, n_rows)`` and lives in internal units
-    ``z = (y - loc) / scale``; the members are averaged as an equal-weight mixture.
-    """
-
-    def rows(t) -> np.ndarray:  # (K, n[, M]) -> (n, K * M)
-        a = t.detach().double().cpu().numpy()
-        a = a[..., None] if a.ndim == 2 else a
-        return np.moveaxis(a, 0, 1).reshape(a.shape[1], -1)
-
-    if family == "mixture":
-        weights = rows(dist.mixture_distribution.probs)
-        comp = dist.component_distribution
-        params = {"loc": loc + scale * rows(comp.loc), "scale": scale * rows(comp.scale)}
-    elif family in ("normal", "laplace"):
-        params = {"loc": loc + scale * rows(dist.loc), "scale": scale * rows(dist.scale)}
-    elif family == "student_t":
-        params = {
-            "df": rows(dist.df),
-            "loc": loc + scale * rows(dist.loc),
-            "scale": scale * rows(dist.scale),
-        }
-    elif family == "lognormal":  # y = scale * z, log z ~ N(mu, s)
-        params = {"s": rows(dist.scale), "scale": scale * np.exp(rows(dist.loc))}
-    elif family == "poisson":
-        params = {"mu": rows(dist.rate)}
-    else:
-        raise ValueError(f"Unknown family {family!r}.")
-    if family != "mixture":
-        weights = np.ones_like(next(iter(params.values())))
-    weights = weights / weights.sum(axis=1, keepdims=True)
-    return PredictiveDistribution(family, weights, params)

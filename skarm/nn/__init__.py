@@ -14,7 +14,8 @@ from skarm.nn.arm import AutoregressiveModel, NetFactory
 from skarm.nn.features import RandomFeatureReadout
 from skarm.nn.made import MADE, MaskedLinear
 from skarm.nn.pixelcnn import GatedConvLayer, PixelCNN
-from skarm.nn.sequence import CausalConv1D, CausalTransformer, SequenceNet
+from skarm.nn.sequence import CausalConv1D, SequenceNet
+from skarm.nn.transformer import CausalTransformer
 
 __all__ = [
     "AutoregressiveModel",
