@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 import torch
+from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from skarm._refit_solve import (
@@ -163,18 +164,29 @@ class _OutputLayer:
                 p.data[member, units] = s[member, units]
 
 
-def _keep_better(module, layer, saved, before, x_val, units_of) -> Tensor:
-    """Restore the (member, column) conditionals whose held-out rows score worse now.
+def _keep_better(module, before, x_val, undo) -> Tensor:
+    """Undo the change of the (member, column) conditionals whose held-out rows score
+    worse now.
 
-    ``before`` is the held-out ``(K, D)`` mean member log-likelihood before the change,
-    ``units_of[j]`` the output units of column ``j`` that changed. Returns the new
-    ``(K, D)`` scores."""
+    ``before`` is the held-out ``(K, D)`` mean member log-likelihood before the change;
+    ``undo(k, j)`` restores member ``k``'s column ``j`` (a no-op where nothing changed).
+    Returns the new ``(K, D)`` scores."""
     after = _held_out(module, x_val)[1]
     worse = ~(after > before)
     for k, j in worse.nonzero().tolist():
+        undo(k, j)
+    return torch.where(worse, before, after)
+
+
+def _restore_units(layer, saved, units_of):
+    """``undo`` for :func:`_keep_better`: put back column ``j``'s output units
+    ``units_of[j]`` of member ``k`` from ``saved``."""
+
+    def undo(k: int, j: int) -> None:
         if j in units_of:
             layer.restore(saved, k, units_of[j])
-    return torch.where(worse, before, after)
+
+    return undo
 
 
 def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
@@ -280,6 +292,14 @@ def refit_output_layer(
     score did not improve. Returns the model's held-out mean log-likelihood (internal
     units) before and after.
     """
+    # The Gram matrices of the ridge solves go through scipy's BLAS (``_gram``): give it
+    # the threads torch has (one per job in a parallel search), not every core.
+    with threadpool_limits(torch.get_num_threads(), user_api="blas"):
+        return _refit(module, x_train, x_val, alpha, n_rounds, tol, random_features)
+
+
+def _refit(module, x_train, x_val, alpha, n_rounds, tol, random_features):
+    """The body of :func:`refit_output_layer`."""
     was_training = module.training
     module.eval()
     net = module.net
@@ -303,29 +323,29 @@ def refit_output_layer(
     score = score_before
     for _ in range(n_rounds):
         saved = layer.copy()
-        per_column = _keep_better(
-            module, layer, saved, per_column, x_val, _em_means(module, feats, alpha)
-        )
+        changed = _em_means(module, feats, alpha)
+        per_column = _keep_better(module, per_column, x_val, _restore_units(layer, saved, changed))
         if net.extra is not None:
             saved, saved_block = layer.copy(), net.extra.weight.detach().clone()
-            changed = _em_features(module, feats, alpha)
-            after = _held_out(module, x_val)[1]
-            worse = ~(after > per_column)
-            for (k, j), (b, units) in changed.items():
-                if worse[k, j]:
+            moved = _em_features(module, feats, alpha)
+
+            def undo(k, j, saved=saved, saved_block=saved_block, moved=moved):
+                if (k, j) in moved:
+                    b, units = moved[(k, j)]
                     net.extra.weight.data[k, b] = saved_block[k, b]
                     layer.restore(saved, k, units)
-            per_column = torch.where(worse, per_column, after)
+
+            per_column = _keep_better(module, per_column, x_val, undo)
             for f in row_sets:
                 f.refresh()
         saved = layer.copy()
-        per_column = _keep_better(
-            module, layer, saved, per_column, x_val, _em_logits(module, feats, alpha)
-        )
+        changed = _em_logits(module, feats, alpha)
+        per_column = _keep_better(module, per_column, x_val, _restore_units(layer, saved, changed))
         for slot_name in ("scale_slots", "atom_scale_slot"):
             saved = layer.copy()
+            changed = _calibrate(module, few, slot_name)
             per_column = _keep_better(
-                module, layer, saved, per_column, x_val, _calibrate(module, few, slot_name)
+                module, per_column, x_val, _restore_units(layer, saved, changed)
             )
         new_score = _held_out(module, x_val)[0]
         gain, score = new_score - score, new_score

@@ -13,6 +13,7 @@ confirm.
 from __future__ import annotations
 
 import torch
+from scipy.linalg import blas
 from torch import Tensor
 from torch.distributions import Normal
 
@@ -115,19 +116,34 @@ def _em_features(module, feats, alpha: float) -> dict[tuple[int, int], Tensor]:
     return changed
 
 
+def _gram(a: Tensor, w: Tensor) -> Tensor:
+    """``a.T @ diag(w) @ a`` for weights ``w >= 0``.
+
+    In float64 on the CPU by BLAS's symmetric rank-k update (``dsyrk`` on
+    ``sqrt(w) * a``): it computes one triangle, half the products of the general matrix
+    product, the same sums to rounding. Elsewhere the general product.
+    """
+    if a.device.type != "cpu" or a.dtype != torch.float64:
+        return a.T @ (a * w[:, None])
+    b = (a * w.clamp_min(0.0).sqrt()[:, None]).numpy()
+    # b.T is b's memory read as a Fortran-ordered (p, n) matrix: syrk forms b.T @ b
+    # without a copy, into the upper triangle.
+    upper = torch.from_numpy(blas.dsyrk(1.0, b.T, trans=0, lower=0)).triu()
+    return upper + upper.triu(1).T
+
+
 def _weighted_ridge(a: Tensor, w: Tensor, z: Tensor, alpha: float) -> Tensor | None:
     """``argmin_theta sum_n w_n (z_n - a_n theta)^2 / 2 + alpha ||theta_W||^2 / 2``, the
     last column of ``a`` being the (unpenalised) bias; None if the system is singular."""
-    aw = a * w[:, None]
     ridge = torch.full((a.shape[1],), float(alpha), dtype=a.dtype, device=a.device)
     ridge[-1] = 0.0
-    gram = a.T @ aw + torch.diag(ridge)
+    gram = _gram(a, w) + torch.diag(ridge)
     # A relative jitter: features no row activates (dead units) with alpha = 0.
     gram += torch.eye(len(gram), dtype=a.dtype, device=a.device) * (
         1e-10 * float(gram.diagonal().mean())
     )
     try:
-        theta = torch.linalg.solve(gram, aw.T @ z)
+        theta = torch.linalg.solve(gram, a.T @ (w * z))
     except torch.linalg.LinAlgError:
         return None
     return theta if bool(torch.isfinite(theta).all()) else None

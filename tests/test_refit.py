@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from skarm import AutoregressiveDensityEstimator
 from skarm._refit import _em_means, _Features, refit_output_layer
-from skarm._refit_solve import _em_logits
+from skarm._refit_solve import _em_logits, _gram, _weighted_ridge
 
 SMALL = dict(hidden_layer_sizes=(32,), max_iter=40, ensemble_size=2, random_state=0)
 
@@ -55,6 +55,38 @@ def test_em_step_never_lowers_the_training_objective(distribution):
     # Generalised EM: each member's MAP objective goes down (or stays).
     assert torch.all(after <= before + 1e-6 * before.abs())
     assert torch.all(after < before)  # and here, with means fitted roughly, it moves
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    p=st.integers(1, 40),
+    seed=st.integers(0, 10_000),
+    dtype=st.sampled_from([torch.float64, torch.float32]),
+)
+def test_gram_is_the_weighted_cross_product(n, p, seed, dtype):
+    """``_gram`` (BLAS's symmetric rank-k update in float64 on the CPU, the general
+    product otherwise) is ``a.T diag(w) a``, zero weights included; the ridge solve on
+    it is the normal equations' solution."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(n, p, generator=g, dtype=torch.float64)
+    w = torch.rand(n, generator=g, dtype=torch.float64) * (torch.rand(n, generator=g) > 0.3)
+    expected = a.T @ torch.diag(w) @ a
+    got = _gram(a.to(dtype), w.to(dtype))
+    assert got.dtype == dtype and got.shape == (p, p)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    scale = float(expected.abs().max()) + 1e-300
+    assert float((got.double() - expected).abs().max()) <= tol * scale
+    if dtype == torch.float64:  # one triangle, mirrored: exactly symmetric
+        assert torch.equal(got, got.T)
+    z = torch.randn(n, generator=g, dtype=torch.float64)
+    a1 = torch.cat([a, torch.ones(n, 1, dtype=torch.float64)], dim=1)
+    theta = _weighted_ridge(a1, w, z, alpha=0.5)
+    ridge = torch.diag(torch.tensor([0.5] * p + [0.0], dtype=torch.float64))
+    system = a1.T @ torch.diag(w) @ a1 + ridge
+    if theta is not None and float(torch.linalg.cond(system)) < 1e8:
+        residual = system @ theta - a1.T @ (w * z)
+        assert float(residual.abs().max()) <= 1e-8 * (1 + float((a1.T @ (w * z)).abs().max()))
 
 
 def test_em_step_solves_a_gaussian_conditional_exactly():
