@@ -292,8 +292,8 @@ def refit_output_layer(
     score did not improve. Returns the model's held-out mean log-likelihood (internal
     units) before and after.
     """
-    # The Gram matrices of the ridge solves go through scipy's BLAS (``_gram``): give it
-    # the threads torch has (one per job in a parallel search), not every core.
+    # On one torch thread the ridge solves' Gram matrices go through scipy's BLAS
+    # (``_gram``): keep it to one thread too (a job of a parallel search, say).
     with threadpool_limits(torch.get_num_threads(), user_api="blas"):
         return _refit(module, x_train, x_val, alpha, n_rounds, tol, random_features)
 
