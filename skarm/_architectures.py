@@ -29,9 +29,13 @@ DEFAULT_HIDDEN = {
 }
 
 
-def resolve_order(order, n_features: int, n_members: int, rng: np.random.RandomState) -> np.ndarray:
+def resolve_order(
+    order, n_features: int, n_members: int, rng: np.random.RandomState, X=None
+) -> np.ndarray:
     """The variable order(s): shape ``(n_features,)``, or ``(n_members, n_features)`` for
-    ``order="ensemble"`` (the first member in column order, the others random)."""
+    ``order="ensemble"`` (the first member in column order, the others random).
+    ``order="auto"`` sorts the columns of the training rows ``X`` by their number of
+    distinct values, fewest first (ties in column order)."""
     if order is None:
         return np.arange(n_features)
     if isinstance(order, str) and order == "ensemble":
@@ -39,6 +43,9 @@ def resolve_order(order, n_features: int, n_members: int, rng: np.random.RandomS
             return np.arange(n_features)
         others = [rng.permutation(n_features) for _ in range(n_members - 1)]
         return np.stack([np.arange(n_features), *others])
+    if isinstance(order, str) and order == "auto":
+        distinct = [len(np.unique(column)) for column in np.asarray(X).T]
+        return np.argsort(distinct, kind="stable").astype(np.int64)
     if isinstance(order, str):
         return rng.permutation(n_features)
     perm = np.asarray(order)

@@ -116,7 +116,8 @@ class DensityTraining:
                 self.atoms == "auto",
                 atom_rows=atom_rows,
             )
-            order = resolve_order(self.order, X.shape[1], self.ensemble_size, rng)
+            rows = X if atom_rows is None else X[atom_rows]
+            order = resolve_order(self.order, X.shape[1], self.ensemble_size, rng, rows)
             device = resolve_device(self.device)
         else:
             coder, order, device = self.coder_, self.order_, self.device_

@@ -95,13 +95,16 @@ class AutoregressiveDensityEstimator(
         likelihood on small data (digits: 87.8 nats per image against 88.1 for one
         network), for about ``K`` times the arithmetic (one batched pass). Use 1 for the
         fastest fit.
-    order : None, "random", "ensemble" or array-like of int, default=None
+    order : None, "random", "auto", "ensemble" or array-like of int, default=None
         Variable order: None keeps the column order, "random" draws one from
         ``random_state``, an array gives the permutation (``order[p]`` is the column
-        modelled at position ``p``). "ensemble" gives each of the ``ensemble_size``
-        members its own order (the first the column order, the others random): an
-        order-agnostic ensemble whose score is the log of the members' average
-        probability, still normalised. Such a mixture has no single chain of
+        modelled at position ``p``). "auto" orders the columns by their number of
+        distinct values in the training rows, fewest first (ties in column order): the
+        discrete and few-level columns become the context of the finely recorded ones,
+        as a mixture's latent class is of its components. "ensemble" gives each of the
+        ``ensemble_size`` members its own order (the first the column order, the others
+        random): an order-agnostic ensemble whose score is the log of the members'
+        average probability, still normalised. Such a mixture has no single chain of
         conditionals, so ``conditional_log_likelihood`` raises a ``ValueError``.
     dequantize : bool, default=False
         Model integer columns (those "auto" or ``distribution`` types as discrete) as
@@ -275,7 +278,7 @@ class AutoregressiveDensityEstimator(
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
         "dequantize": ["boolean"],
         "atoms": [StrOptions({"auto"}), None],
-        "order": [None, StrOptions({"random", "ensemble"}), "array-like"],
+        "order": [None, StrOptions({"random", "ensemble", "auto"}), "array-like"],
         "trainable_layers": [StrOptions({"all", "output"})],
         "subsample_dimensions": [Interval(Real, 0, 1, closed="right"), None],
         "refit_rounds": [Interval(Integral, 0, None, closed="left")],

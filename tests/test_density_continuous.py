@@ -61,6 +61,29 @@ def test_mixed_discrete_and_continuous_sums_and_integrates_to_one():
     )
 
 
+def test_auto_order_puts_few_level_columns_first_and_stays_normalised():
+    """order="auto": columns by their number of distinct training values, fewest first,
+    ties in column order; the same model as the explicit permutation, still a
+    normalised density (a continuous column first in the data, a binary one after)."""
+    rng = np.random.RandomState(0)
+    b = rng.randint(0, 2, 400)
+    X = np.column_stack([rng.normal(2.0 * b, 1.0), b, np.round(rng.normal(size=400), 1)])
+    X_before = X.copy()
+    est = AutoregressiveDensityEstimator(order="auto", **FAST).fit(X)
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(est.order_, [1, 2, 0])
+    explicit = AutoregressiveDensityEstimator(order=[1, 2, 0], **FAST).fit(X)
+    np.testing.assert_array_equal(est.score_samples(X), explicit.score_samples(X))
+    two = AutoregressiveDensityEstimator(order="auto", **FAST).fit(X[:, :2])
+    np.testing.assert_array_equal(two.order_, [1, 0])
+    grid = np.linspace(-12, 14, 20001)
+    total = sum(
+        trapezoid(np.exp(two.score_samples(np.column_stack([grid, np.full_like(grid, v)]))), grid)
+        for v in (0, 1)
+    )
+    assert total == pytest.approx(1.0, abs=1e-3)
+
+
 def test_auto_typing_and_continuous_samples():
     rng = np.random.RandomState(0)
     X = np.column_stack([rng.randint(0, 4, 300), rng.normal(size=300), rng.randint(0, 300, 300)])
