@@ -34,8 +34,8 @@ def resolve_order(
 ) -> np.ndarray:
     """The variable order(s): shape ``(n_features,)``, or ``(n_members, n_features)`` for
     ``order="ensemble"`` (the first member in column order, the others random).
-    ``order="auto"`` sorts the columns of the training rows ``X`` by their number of
-    distinct values, fewest first (ties in column order)."""
+    ``order="auto"`` sorts the columns of ``X`` (the rows passed to fit) by their number
+    of distinct values, fewest first (ties in column order)."""
     if order is None:
         return np.arange(n_features)
     if isinstance(order, str) and order == "ensemble":

@@ -116,8 +116,7 @@ class DensityTraining:
                 self.atoms == "auto",
                 atom_rows=atom_rows,
             )
-            rows = X if atom_rows is None else X[atom_rows]
-            order = resolve_order(self.order, X.shape[1], self.ensemble_size, rng, rows)
+            order = resolve_order(self.order, X.shape[1], self.ensemble_size, rng, X)
             device = resolve_device(self.device)
         else:
             coder, order, device = self.coder_, self.order_, self.device_

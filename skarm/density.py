@@ -99,7 +99,7 @@ class AutoregressiveDensityEstimator(
         Variable order: None keeps the column order, "random" draws one from
         ``random_state``, an array gives the permutation (``order[p]`` is the column
         modelled at position ``p``). "auto" orders the columns by their number of
-        distinct values in the training rows, fewest first (ties in column order): the
+        distinct values in the rows passed to ``fit``, fewest first (ties in column order): the
         discrete and few-level columns become the context of the finely recorded ones,
         as a mixture's latent class is of its components. "ensemble" gives each of the
         ``ensemble_size`` members its own order (the first the column order, the others
