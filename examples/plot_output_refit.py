@@ -57,10 +57,9 @@ print(f"epochs: {plain.n_iter_} and {refit.n_iter_}")
 print(f"validation: {plain.best_validation_score_:.3f} -> {refit.best_validation_score_:.3f}")
 print(f"test: {plain.score(X_test):.3f} -> {refit.score(X_test):.3f} nats per row")
 
-gain = (
-    refit.conditional_log_likelihood(X_test).mean(axis=0)
-    - plain.conditional_log_likelihood(X_test).mean(axis=0)
-)
+gain = refit.conditional_log_likelihood(X_test).mean(axis=0) - plain.conditional_log_likelihood(
+    X_test
+).mean(axis=0)
 for name, g in zip(X.columns, gain, strict=True):
     print(f"  {name:>6}: {g:+.3f}")
 
