@@ -189,6 +189,20 @@ def _restore_units(layer, saved, units_of):
     return undo
 
 
+def _restore_readout(net, layer, saved, saved_block, moved):
+    """``undo`` for :func:`_keep_better` after the random features' step: put back
+    member ``k``'s read-out block and the mean units it shifted for column ``j``
+    (``moved[(k, j)] = (block, units)``)."""
+
+    def undo(k: int, j: int) -> None:
+        if (k, j) in moved:
+            b, units = moved[(k, j)]
+            net.extra.weight.data[k, b] = saved_block[k, b]
+            layer.restore(saved, k, units)
+
+    return undo
+
+
 def _em_means(module, feats: _Features, alpha: float) -> dict[int, Tensor]:
     """One EM step on the free components' means; returns each column's mean units."""
     net = module.net
@@ -328,13 +342,7 @@ def _refit(module, x_train, x_val, alpha, n_rounds, tol, random_features):
         if net.extra is not None:
             saved, saved_block = layer.copy(), net.extra.weight.detach().clone()
             moved = _em_features(module, feats, alpha)
-
-            def undo(k, j, saved=saved, saved_block=saved_block, moved=moved):
-                if (k, j) in moved:
-                    b, units = moved[(k, j)]
-                    net.extra.weight.data[k, b] = saved_block[k, b]
-                    layer.restore(saved, k, units)
-
+            undo = _restore_readout(net, layer, saved, saved_block, moved)
             per_column = _keep_better(module, per_column, x_val, undo)
             for f in row_sets:
                 f.refresh()

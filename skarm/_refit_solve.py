@@ -121,7 +121,8 @@ def _gram(a: Tensor, w: Tensor) -> Tensor:
 
     In float64 on one CPU thread by BLAS's symmetric rank-k update (``dsyrk`` on
     ``sqrt(w) * a``): it computes one triangle, half the products of the general matrix
-    product, the same sums to rounding (power-plant's refit 34 -> 23 s on one thread).
+    product, the same sums to rounding (power-plant's refit 34.5 -> 20.2 s on one
+    thread).
     Elsewhere the general product: beside torch's own OpenMP threads, which spin
     between parallel regions, scipy's BLAS threads lose what the triangle saves.
     """

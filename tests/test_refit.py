@@ -1,5 +1,7 @@
 """The closed-form refit of the Gaussian conditionals' output layer (``refit_rounds``)."""
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,17 @@ from skarm._refit import _em_means, _Features, refit_output_layer
 from skarm._refit_solve import _em_logits, _gram, _weighted_ridge
 
 SMALL = dict(hidden_layer_sizes=(32,), max_iter=40, ensemble_size=2, random_state=0)
+
+
+@contextmanager
+def _torch_threads(n):
+    """Run the block with torch on ``n`` threads, then restore the count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _curve(n, seed=0):
@@ -74,13 +87,9 @@ def test_gram_is_the_weighted_cross_product(n, p, seed, dtype, threads):
     w = torch.rand(n, generator=g, dtype=torch.float64) * (torch.rand(n, generator=g) > 0.3)
     z = torch.randn(n, generator=g, dtype=torch.float64)
     a1 = torch.cat([a, torch.ones(n, 1, dtype=torch.float64)], dim=1)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with _torch_threads(threads):
         got = _gram(a.to(dtype), w.to(dtype))
         theta = _weighted_ridge(a1, w, z, alpha=0.5)
-    finally:
-        torch.set_num_threads(before)
     expected = a.T @ torch.diag(w) @ a
     assert got.dtype == dtype and got.shape == (p, p)
     tol = 1e-12 if dtype == torch.float64 else 1e-5
@@ -118,13 +127,9 @@ def test_em_step_solves_a_gaussian_conditional_exactly(threads):
             largest = max(largest, float(g.abs().max()))
         return largest
 
-    before, saved = mean_gradient(), torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.no_grad():
-            _em_means(module, _Features(module, x), est.alpha)
-    finally:
-        torch.set_num_threads(saved)
+    before = mean_gradient()
+    with _torch_threads(threads), torch.no_grad():
+        _em_means(module, _Features(module, x), est.alpha)
     assert mean_gradient() < 1e-6 * before
 
 
