@@ -41,6 +41,7 @@ from skarm._refit_solve import (
     _mean_targets,
     _responsibilities,
     _units,
+    _value_inputs,
     _weighted_ridge,
 )
 from skarm.nn.arm import AutoregressiveModel
@@ -61,6 +62,10 @@ BATCH = 8192
 #: Random ReLU features of all the earlier columns offered to each Gaussian column's
 #: means (:mod:`skarm.nn.features`); 0 turns the stage off.
 RANDOM_FEATURES = 512
+#: Products of two Gaussian columns' values offered to the later columns' means
+#: (:class:`~skarm.nn.features.QuadraticConnections`), at most (a random subset beyond):
+#: every pair of up to 15 such columns; 0 turns them off.
+QUADRATIC_PAIRS = 120
 
 
 def _held_out(module: AutoregressiveModel, x_val: Tensor) -> tuple[float, Tensor]:
@@ -102,7 +107,11 @@ class _Features:
     def refresh(self) -> None:
         """Recompute the random features' read-out on these rows, ``shifts``
         ``(K, n, n_blocks)`` (None without them): the features are fixed, so the read-out
-        changes only when the refit solves it, and is not recomputed per pass."""
+        changes only when the refit solves it, and is not recomputed per pass. Also the
+        rows' value products, ``products`` ``(n, n_pairs)`` (None without quadratic
+        connections)."""
+        quadratic = self.module.net.quadratic
+        self.products = None if quadratic is None else quadratic.products(self.inputs)
         block = self.module.net.extra
         self.shifts = None
         if block is not None:
@@ -133,6 +142,9 @@ class _Features:
                 out = out + net.direct(inputs)
             if self.shifts is not None:
                 out = out + torch.bmm(self.shifts[:, rows], net.extra.target)
+            if self.products is not None:
+                products = self.products[rows].unsqueeze(0).expand(net.n_members, -1, -1)
+                out = out + net.quadratic.linear(products)
             yield rows, out
 
     def member_inputs(self) -> Tensor:
@@ -317,8 +329,6 @@ def _refit(module, x_train, x_val, alpha, n_rounds, tol, random_features):
     was_training = module.training
     module.eval()
     net = module.net
-    layer = _OutputLayer(net)
-    start = layer.copy()
     score_before, per_column = _held_out(module, x_val)
     # The training rows come shuffled (fit's split), so the first ones are a random subset.
     feats = _Features(module, x_train[:EM_ROWS])
@@ -330,6 +340,13 @@ def _refit(module, x_train, x_val, alpha, n_rounds, tol, random_features):
     attached = random_features > 0 and net.extra is None
     if attached:  # its read-out starts at zero: the model is unchanged
         net.attach_random_features(_mean_targets(module), feats.inputs, random_features)
+    # The quadratic connections, likewise at zero, are solved with the means.
+    quadratic = QUADRATIC_PAIRS > 0 and net.quadratic is None
+    if quadratic:
+        net.attach_quadratic(_mean_targets(module), _value_inputs(module), QUADRATIC_PAIRS)
+    # After the attachments, so that undoing a change restores the quadratic weights too.
+    layer = _OutputLayer(net)
+    start = layer.copy()
     row_sets = list({id(f): f for f in (feats, few)}.values())
     for f in row_sets:
         f.refresh()
@@ -366,5 +383,7 @@ def _refit(module, x_train, x_val, alpha, n_rounds, tol, random_features):
         score = score_before
     if attached and not bool(net.extra.weight.any()):
         net.random_features = None  # nothing kept: no cost at inference
+    if quadratic and net.quadratic is not None and not bool(net.quadratic.linear.weight.any()):
+        net.quadratic_connections = None
     module.train(was_training)
     return score_before, score

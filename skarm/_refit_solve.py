@@ -59,6 +59,20 @@ def _units(module: AutoregressiveModel, group: int, slots: slice | int | None) -
     return offset + torch.arange(len(cols))[:, None] * head.n_params + slot.reshape(1, -1)
 
 
+def _value_inputs(module: AutoregressiveModel) -> Tensor:
+    """The input units ``(n_in,)`` that carry a Gaussian column's (standardised) value:
+    the first of the units each such column is encoded into."""
+    probe = next(module.parameters()).new_zeros(1, module.n_features)
+    values = [torch.zeros(module.n_context, dtype=torch.bool)]
+    gaussian = set(_gaussian_groups(module))
+    for g, head in enumerate(module.heads):
+        units = head.encode(probe[:, module._cols(g)]).shape[-1]  # per column
+        mask = torch.zeros(len(module._cols(g)), units, dtype=torch.bool)
+        mask[:, 0] = g in gaussian
+        values.append(mask.flatten())
+    return torch.cat(values)
+
+
 def _mean_targets(module) -> Tensor:
     """The output units ``(n_out,)`` the random features may shift: every Gaussian
     column's (free components') means."""
@@ -169,9 +183,14 @@ class _Design:
         if net.direct is not None:
             self.d_mask = net.direct.mask[member, first].bool()
             parts.append(feats.inputs[:, self.d_mask])
+        self.q_mask = None
+        if net.quadratic is not None:
+            self.q_mask = net.quadratic.linear.mask[member, first].bool()
+            parts.append(feats.products[:, self.q_mask])
         ones = torch.ones_like(feats.inputs[:, :1])
         self.a = torch.cat([*parts, ones], dim=1).to(dtype)
         self.n_hidden = int(self.h_mask.sum())
+        self.n_direct = 0 if self.d_mask is None else int(self.d_mask.sum())
 
     def current(self, units: Tensor) -> Tensor:
         """The present weights of ``units`` as a solution ``(n_features + 1, len(units))``."""
@@ -179,6 +198,8 @@ class _Design:
         parts = [net.output.weight[k][units][:, self.h_mask].T]
         if self.d_mask is not None:
             parts.append(net.direct.weight[k][units][:, self.d_mask].T)
+        if self.q_mask is not None:
+            parts.append(net.quadratic.linear.weight[k][units][:, self.q_mask].T)
         return torch.cat([*parts, net.output.bias[k, 0, units][None]]).to(self.dtype)
 
     def write(self, units: Tensor, theta: Tensor) -> None:
@@ -189,9 +210,14 @@ class _Design:
         rows = units[:, None]
         net.output.weight.data[k][rows, self.h_allowed.nonzero()[:, 0]] = 0.0
         net.output.weight.data[k][rows, self.h_mask.nonzero()[:, 0]] = theta[: self.n_hidden].T
+        start = self.n_hidden
         if self.d_mask is not None:
-            direct = theta[self.n_hidden : -1].T
+            direct = theta[start : start + self.n_direct].T
             net.direct.weight.data[k][rows, self.d_mask.nonzero()[:, 0]] = direct
+            start += self.n_direct
+        if self.q_mask is not None:
+            quadratic = theta[start:-1].T
+            net.quadratic.linear.weight.data[k][rows, self.q_mask.nonzero()[:, 0]] = quadratic
         net.output.bias.data[k, 0, units] = theta[-1]
 
 

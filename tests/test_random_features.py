@@ -1,5 +1,6 @@
-"""The output refit's random features (:mod:`skarm.nn.features`): autoregressive
-structure, a normalised model, cached sampling, persistence and the gain they exist for."""
+"""The output refit's random features and quadratic connections (:mod:`skarm.nn.features`):
+autoregressive structure, a normalised model, cached sampling, persistence and the gain
+they exist for."""
 
 import pickle
 
@@ -62,8 +63,12 @@ def test_outputs_never_see_inputs_at_or_after_their_position(n_members):
     x = torch.randn(50, len(degrees), dtype=torch.float64)
     targets = torch.ones(len(out_degrees), dtype=torch.bool)
     block = net.attach_random_features(targets, x, width=8)
+    values = torch.arange(len(degrees)) % 2 == 0  # one value unit per position
+    quadratic = net.attach_quadratic(targets, values, max_pairs=100)
+    assert len(quadratic.pair_i) == 15  # 5 values: 5 squares and 10 pairs
     with torch.no_grad():
         block.weight.normal_()
+        quadratic.linear.weight.normal_()
     for o, d in enumerate(out_degrees.tolist()):
         xi = x[:3].clone().requires_grad_(True)
         net(xi)[..., o].sum().backward()
@@ -74,10 +79,31 @@ def test_outputs_never_see_inputs_at_or_after_their_position(n_members):
             assert only[..., o].abs().sum() > 0
 
 
-def test_a_fitted_model_with_random_features_integrates_to_one():
+def test_quadratic_pairs_are_a_random_subset_when_there_are_too_many():
+    degrees = torch.arange(8)
+    net = MADE(degrees, degrees, hidden_sizes=[16], n_members=2).double()
+    values = torch.ones(8, dtype=torch.bool)
+    targets = torch.ones(8, dtype=torch.bool)
+    quadratic = net.attach_quadratic(targets, values, max_pairs=10)
+    assert len(quadratic.pair_i) == 10 and bool((quadratic.pair_i <= quadratic.pair_j).all())
+    assert len(torch.stack([quadratic.pair_i, quadratic.pair_j]).unique(dim=1).T) == 10
+    # Output o reads a product only when both values come before it.
+    latest = torch.maximum(quadratic.pair_i, quadratic.pair_j)
+    expected = (degrees[:, None] > latest[None, :]).double()
+    torch.testing.assert_close(quadratic.linear.mask[0], expected)
+    assert net.attach_quadratic(targets, torch.zeros(8, dtype=torch.bool), 10) is None
+
+
+@pytest.mark.parametrize("with_quadratic", [False, True])
+def test_a_fitted_model_with_random_features_integrates_to_one(with_quadratic):
     est = AutoregressiveDensityEstimator(refit_rounds=0, **SMALL).fit(_curve(600))
     module = est.module_
     _with_random_readout(module, _inputs(est, _curve(300)))
+    if with_quadratic:
+        targets = refit._mean_targets(module)
+        quadratic = module.net.attach_quadratic(targets, refit._value_inputs(module), 10)
+        with torch.no_grad():
+            quadratic.linear.weight.normal_(0, 0.3)
     # Each conditional of the second column (the one the block shifts) integrates to 1,
     # and so does the joint.
     x0 = np.linspace(-4.0, 4.0, 161)
@@ -96,6 +122,7 @@ def chain_fit():
     X = _chain(2000)
     est = AutoregressiveDensityEstimator(**SMALL).fit(X)
     assert est.module_.net.random_features is not None
+    assert est.module_.net.quadratic is not None
     return est, X
 
 
@@ -111,6 +138,27 @@ def test_the_features_gain_where_columns_are_smooth_functions_of_earlier_ones(
     assert est.score(X_test) > without.score(X_test) + 0.1
 
 
+def test_quadratic_connections_gain_where_a_column_is_a_product_of_earlier_ones(
+    monkeypatch,
+):
+    def product(n, seed):
+        rng = np.random.RandomState(seed)
+        a, b = rng.uniform(-2, 2, n), rng.uniform(-2, 2, n)
+        return np.c_[a, b, a * b + 1e-3 * rng.randn(n)]
+
+    X, X_test = product(2000, 0), product(2000, 1)
+    est = AutoregressiveDensityEstimator(**SMALL).fit(X)
+    assert est.module_.net.quadratic is not None
+    monkeypatch.setattr(refit, "QUADRATIC_PAIRS", 0)
+    without = AutoregressiveDensityEstimator(**SMALL).fit(X)
+    assert without.module_.net.quadratic is None
+    gain = est.conditional_log_likelihood(X_test) - without.conditional_log_likelihood(X_test)
+    gain = gain.mean(axis=0)
+    assert gain[0] == 0.0  # a: nothing before it
+    assert abs(gain[1]) < 0.01  # b, independent of a (its mean may read a^2)
+    assert gain[2] > 1.0  # a * b: measured 2.0 nats
+
+
 def test_cached_sampling_equals_naive_with_features(chain_fit):
     est, X = chain_fit
     assert_cached_equals_naive(est, X[:200], starts=(0, 1, 3))
@@ -121,6 +169,7 @@ def test_models_with_features_round_trip_by_save_and_pickle(chain_fit, tmp_path)
     est.save(tmp_path / "m.skarm")
     for copy in (skarm.load(tmp_path / "m.skarm"), pickle.loads(pickle.dumps(est))):
         assert copy.module_.net.random_features is not None
+        assert copy.module_.net.quadratic is not None
         np.testing.assert_array_equal(copy.score_samples(X[:100]), est.score_samples(X[:100]))
         np.testing.assert_array_equal(
             copy.sample(20, random_state=3), est.sample(20, random_state=3)

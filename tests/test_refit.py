@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skarm import AutoregressiveDensityEstimator
-from skarm._refit import _em_means, _Features, refit_output_layer
+from skarm._refit import _em_means, _Features, _held_out, refit_output_layer
 from skarm._refit_solve import _em_logits, _gram, _weighted_ridge
 
 SMALL = dict(hidden_layer_sizes=(32,), max_iter=40, ensemble_size=2, random_state=0)
@@ -142,6 +142,25 @@ def test_the_refit_never_lowers_the_held_out_score(seed):
     plain = AutoregressiveDensityEstimator(refit_rounds=0, **params).fit(X)
     refit = AutoregressiveDensityEstimator(**params).fit(X)
     assert refit.best_validation_score_ >= plain.best_validation_score_
+
+
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_no_member_scores_worse_on_any_held_out_column(seed):
+    """The gate keeps a change of a (member, column) conditional only where its held-out
+    rows score better: whatever the refit adds (random features, quadratic connections),
+    no member's column ends worse."""
+    rng = np.random.RandomState(seed)
+    a, b = rng.uniform(-2, 2, 600), rng.randn(600)
+    X = np.c_[a, b, a * b + 0.05 * rng.randn(600), np.sin(a) + 0.3 * rng.standard_t(2, 600)]
+    est = AutoregressiveDensityEstimator(refit_rounds=0, **dict(SMALL, random_state=seed))
+    module = est.fit(X[:400]).module_
+    z = torch.as_tensor(est.coder_.transform(X), dtype=torch.float64)
+    with torch.no_grad():
+        before = _held_out(module, z[400:])[1]
+        refit_output_layer(module, z[:400], z[400:], est.alpha, 3)
+        after = _held_out(module, z[400:])[1]
+    assert bool((after >= before - 1e-9).all())
 
 
 def test_refit_undoes_itself_when_held_out_rows_do_not_improve():

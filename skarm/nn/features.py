@@ -21,7 +21,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["RandomFeatureReadout"]
+from skarm.nn.masked import MaskedLinear
+
+__all__ = ["QuadraticConnections", "RandomFeatureReadout"]
 
 
 class RandomFeatureReadout(nn.Module):
@@ -146,3 +148,83 @@ class RandomFeatureReadout(nn.Module):
         b = position - 1
         s = (self.features(x, b) * self.weight[:, b].unsqueeze(1)).sum(dim=2)
         return s.unsqueeze(2) * self.target[:, b, rows].unsqueeze(1)
+
+
+class QuadraticConnections(nn.Module):
+    r"""Masked linear connections from products of earlier values to outputs.
+
+    .. math:: y_{ko} = \sum_{p} w_{kop}\, m_{kop}\, x_{i_p} x_{j_p}
+
+    over pairs ``i_p <= j_p`` of value inputs (squares included); ``m_{kop}`` is 1 when
+    output ``o`` of member ``k`` is a target and both inputs come before it in the order
+    (degree below the output's). Together with the direct connections they make every
+    quadratic polynomial of the earlier values available to each chosen output unit (a
+    Gaussian component's mean): a column that is a smooth function of a few underlying
+    settings is then fitted per component, as a full-covariance Gaussian mixture's
+    component regresses it linearly on the earlier columns, to a precision that
+    piecewise-linear ReLU features reach only with many more units. The weights start
+    at zero; the output refit (:mod:`skarm._refit`) solves them with each component's
+    other output weights.
+
+    Parameters
+    ----------
+    pair_i, pair_j : Tensor of int, shape (n_pairs,)
+        The input units of each product.
+    mask : Tensor, shape (K, n_out, n_pairs)
+        1 where output ``o`` of member ``k`` may read product ``p``.
+    """
+
+    def __init__(self, pair_i: Tensor, pair_j: Tensor, mask: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("pair_i", torch.as_tensor(pair_i, dtype=torch.long))
+        self.register_buffer("pair_j", torch.as_tensor(pair_j, dtype=torch.long))
+        with torch.random.fork_rng(devices=[]):  # its random start is overwritten: keep
+            self.linear = MaskedLinear(mask, bias=False)  # the caller's random state
+        nn.init.zeros_(self.linear.weight)
+
+    @classmethod
+    def build(
+        cls,
+        in_degrees: Tensor,
+        out_degrees: Tensor,
+        targets: Tensor,
+        values: Tensor,
+        max_pairs: int,
+        generator: torch.Generator | None = None,
+    ) -> QuadraticConnections | None:
+        """Connections over the pairs of ``values`` ``(n_in,)`` (a random subset of at
+        most ``max_pairs`` of them where there are more) into the outputs ``targets``
+        ``(K, n_out)``, masked by the MADE's degrees; None if no output may read any."""
+        units = torch.nonzero(values.cpu().bool()).flatten()
+        i, j = torch.triu_indices(len(units), len(units))
+        if len(i) > max_pairs:
+            keep = torch.randperm(len(i), generator=generator)[:max_pairs].sort().values
+            i, j = i[keep], j[keep]
+        pair_i, pair_j = units[i], units[j]
+        d_in, d_out = in_degrees.cpu(), out_degrees.cpu()
+        latest = torch.maximum(d_in[:, pair_i], d_in[:, pair_j])  # (K, n_pairs)
+        mask = (d_out[:, :, None] > latest[:, None, :]) & targets.cpu().bool()[:, :, None]
+        if not bool(mask.any()):
+            return None
+        return cls(pair_i, pair_j, mask.float())
+
+    @classmethod
+    def from_state(cls, state: dict[str, Tensor], prefix: str) -> QuadraticConnections:
+        """An empty instance shaped like the tensors under ``prefix`` in ``state``."""
+        return cls(
+            state[prefix + "pair_i"],
+            state[prefix + "pair_j"],
+            torch.zeros_like(state[prefix + "linear.mask"]),
+        )
+
+    def products(self, x: Tensor) -> Tensor:
+        """The products ``(..., n_pairs)`` of the inputs ``x`` ``(..., n_in)``."""
+        return x[..., self.pair_i] * x[..., self.pair_j]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(K, n, n_out)`` from the inputs ``x`` ``(K, n, n_in)``."""
+        return self.linear(self.products(x))
+
+    def forward_rows(self, x: Tensor, rows: Tensor) -> Tensor:
+        """Only the output units ``rows``: ``(K, n, len(rows))``."""
+        return self.linear.forward_rows(self.products(x), rows)

@@ -12,14 +12,13 @@ costs one pass instead of ``n_members``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from skarm.nn.features import RandomFeatureReadout
+from skarm.nn.features import QuadraticConnections, RandomFeatureReadout
+from skarm.nn.masked import MaskedLinear
 
 __all__ = ["Dropout", "MaskedLinear", "MADE"]
 
@@ -54,69 +53,6 @@ class Dropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-class MaskedLinear(nn.Module):
-    r"""A stack of linear layers with fixed binary connectivity masks.
-
-    .. math:: y_k = x_k (W_k \odot M_k)^\top + b_k, \qquad k = 1, \dots, K
-
-    Parameters
-    ----------
-    mask : Tensor of shape (K, out_features, in_features)
-        1 where a connection is allowed, 0 where it is cut, for each of ``K`` members.
-    bias : bool, default=True
-        Whether the layer has a bias.
-
-    Examples
-    --------
-    >>> layer = MaskedLinear(torch.tensor([[[1.0, 0.0], [1.0, 1.0]]]))
-    >>> layer(torch.ones(1, 3, 2)).shape
-    torch.Size([1, 3, 2])
-    """
-
-    def __init__(self, mask: Tensor, bias: bool = True) -> None:
-        super().__init__()
-        n_members, out_features, in_features = mask.shape
-        bound = 1.0 / math.sqrt(max(in_features, 1))
-        self.weight = nn.Parameter(torch.empty(n_members, out_features, in_features))
-        nn.init.uniform_(self.weight, -bound, bound)
-        self.bias = None
-        if bias:
-            self.bias = nn.Parameter(torch.empty(n_members, 1, out_features))
-            nn.init.uniform_(self.bias, -bound, bound)
-        self.register_buffer("mask", mask.to(self.weight.dtype))
-        with torch.no_grad():
-            # Cut entries start (and, under weight decay, stay) exactly at zero: they are
-            # not parameters, and their decaying Adam moments would otherwise sink into
-            # the denormal range and slow every step.
-            self.weight.mul_(self.mask)
-
-    def penalized_weight(self) -> Tensor:
-        """The weights the prior applies to (masked-out entries are not parameters)."""
-        return self.weight * self.mask
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Map ``x`` of shape ``(K, n, in_features)`` to ``(K, n, out_features)``."""
-        return _masked_linear(x, self.weight, self.mask, self.bias)
-
-    def forward_rows(self, x: Tensor, rows: Tensor) -> Tensor:
-        """Only the output units ``rows``: ``(K, n, len(rows))``, the same values as
-        ``forward(x)[..., rows]`` for a fraction of the work."""
-        bias = None if self.bias is None else self.bias[:, :, rows]
-        return _masked_linear(x, self.weight[:, rows], self.mask[:, rows], bias)
-
-
-def _masked_linear(x: Tensor, weight: Tensor, mask: Tensor, bias: Tensor | None) -> Tensor:
-    """``x_k (W_k ⊙ M_k)^T + b_k`` for every member ``k``."""
-    if weight.shape[0] == 1:  # one member: plain linear is faster than bmm
-        # squeeze/view (not indexing) so that backward stays a view, not a scatter.
-        bias = None if bias is None else bias.view(-1)
-        return F.linear(x.squeeze(0), weight.squeeze(0) * mask.squeeze(0), bias).unsqueeze(0)
-    weight = (weight * mask).transpose(1, 2)
-    if bias is None:
-        return torch.bmm(x, weight)
-    return torch.baddbmm(bias, x, weight)
 
 
 def _as_members(degrees: Sequence | Tensor) -> Tensor:
@@ -201,6 +137,9 @@ class MADE(nn.Module):
         #: Fixed random features read out into chosen outputs (None until the output
         #: refit attaches them: :mod:`skarm.nn.features`).
         self.random_features: RandomFeatureReadout | None = None
+        #: Products of earlier values read by chosen outputs (None until the output
+        #: refit attaches them: :class:`~skarm.nn.features.QuadraticConnections`).
+        self.quadratic_connections: QuadraticConnections | None = None
         self._degrees = (d_in.clone(), d_out.clone())
         # The units of each position, for incremental generation (step); only when every
         # member shares the degrees (one order), which is when samplers use it.
@@ -216,7 +155,28 @@ class MADE(nn.Module):
             out = out + self.direct(x)
         if self.extra is not None:
             out = out + self.extra(x)
+        if self.quadratic is not None:
+            out = out + self.quadratic(x)
         return out
+
+    def attach_quadratic(
+        self, targets: Tensor, values: Tensor, max_pairs: int
+    ) -> QuadraticConnections | None:
+        """Attach :class:`~skarm.nn.features.QuadraticConnections` (weights at zero: the
+        outputs do not change) from the products of the value inputs ``values``
+        ``(n_in,)`` into the output units ``targets`` ``(n_out,)``; None (nothing
+        attached) when no target has two earlier values."""
+        d_in, d_out = self._degrees
+        block = QuadraticConnections.build(
+            d_in, d_out, targets.expand(self.n_members, -1), values, max_pairs
+        )
+        self.quadratic_connections = None if block is None else block.to(self.output.weight)
+        return self.quadratic_connections
+
+    @property
+    def quadratic(self) -> QuadraticConnections | None:
+        """The quadratic connections, if attached (older models have none)."""
+        return getattr(self, "quadratic_connections", None)
 
     def attach_random_features(
         self, targets: Tensor, inputs: Tensor, width: int
@@ -236,6 +196,11 @@ class MADE(nn.Module):
         key = prefix + "random_features."
         if any(k.startswith(key) for k in state):
             self.random_features = RandomFeatureReadout.from_state(state, key).to(
+                self.output.weight
+            )
+        key = prefix + "quadratic_connections."
+        if any(k.startswith(key) for k in state):
+            self.quadratic_connections = QuadraticConnections.from_state(state, key).to(
                 self.output.weight
             )
 
@@ -316,12 +281,15 @@ class MADE(nn.Module):
             out = out + self.direct.forward_rows(inputs, rows)
         if self.extra is not None and p > 0:
             out = out + self.extra.step(inputs, p, rows)
+        if self.quadratic is not None:
+            out = out + self.quadratic.forward_rows(inputs, rows)
         return out
 
     def output_layers(self) -> list[nn.Module]:
         """The layers that map hidden features to outputs: the output layer and the
         direct connections (everything, without hidden layers); fine-tuning trains them."""
-        return [m for m in (self.output, self.direct, self.extra) if m is not None]
+        quadratic = None if self.quadratic is None else self.quadratic.linear
+        return [m for m in (self.output, self.direct, self.extra, quadratic) if m is not None]
 
     def forward_units(self, x: Tensor, units: Tensor) -> Tensor:
         """Only the output units ``units``: ``(n_members, n, len(units))``.
@@ -336,4 +304,6 @@ class MADE(nn.Module):
             out = out + self.direct.forward_rows(x, units)
         if self.extra is not None:
             out = out + self.extra(x)[..., units]
+        if self.quadratic is not None:
+            out = out + self.quadratic.forward_rows(x, units)
         return out
