@@ -14,8 +14,8 @@ how each column's conditional log-likelihood moves with the order
 (``conditional_log_likelihood`` always returns the columns in the input's order).
 
 In a full run (four networks per model) the search picks ``"auto"``: cross-validated
--25.92 ± 0.52 nats per patient against -26.69 ± 0.55 for the column order, and -20.09
-against -20.66 on the held-out quarter, most of it on two serum measurements (s1, s2)
+-25.78 ± 0.45 nats per patient against -26.59 ± 0.52 for the column order, and -19.81
+against -20.58 on the held-out quarter, most of it on two serum measurements (s1, s2)
 that the few-level columns before them predict better; s4 and s5 lose a little. The
 choice is data-dependent: on the UCI tables of the benchmarks page ``"auto"`` helped on
 four sets and hurt on three, once badly, which is why it is a value to search over, not
