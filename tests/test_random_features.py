@@ -154,7 +154,10 @@ def test_quadratic_connections_gain_where_a_column_is_a_product_of_earlier_ones(
     assert without.module_.net.quadratic is None
     gain = est.conditional_log_likelihood(X_test) - without.conditional_log_likelihood(X_test)
     gain = gain.mean(axis=0)
-    assert gain[0] == 0.0  # a: nothing before it
+    # a: nothing before it, so no product reaches it; the two refits may run different
+    # numbers of rounds (each stops when a round gains < 0.01), which re-solve a's
+    # marginal a little further.
+    assert abs(gain[0]) < 1e-3
     assert abs(gain[1]) < 0.01  # b, independent of a (its mean may read a^2)
     assert gain[2] > 1.0  # a * b: measured 2.0 nats
 
