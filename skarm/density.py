@@ -198,9 +198,9 @@ class AutoregressiveDensityEstimator(
         atoms' scales are recalibrated; each change is kept only
         for the conditionals whose held-out rows score better, and the refit is undone
         if the model's held-out score does not improve. Rounds stop once one gains less
-        than 0.01 nats per held-out row (small tables after 4 to 9, power-plant after 2);
-        naval's finely fitted columns use all 10 (test 71.5 after 3 rounds, 74.5 after
-        12, split 3). Stochastic gradients leave the means about a
+        than 0.01 nats per held-out row (small tables after 3 to 9, power-plant after 2);
+        naval's finely fitted columns use all 10 (split 3: test 71.5 after 3 rounds,
+        74.3 after 10). Stochastic gradients leave the means about a
         step size away from their optimum; on the UCI tables the refit gained 0.05 to 4.1
         nats per row (mean of 5 splits; naval 63.5 → 67.1) for a third of the training
         time at most (power-plant: 8 s against 24 s). It needs early
