@@ -4,7 +4,7 @@ Refitting the output layer: what closed-form means add to a trained density
 
 :class:`skarm.AutoregressiveDensityEstimator` trains by stochastic gradients, which leave
 each conditional's mean about a step size from its optimum. After early stopping it
-refits the output layer of its continuous columns in closed form (``refit_rounds=3``,
+refits the output layer of its continuous columns in closed form (``refit_rounds=10``,
 the default): one EM step solves the Gaussian components' means exactly given the
 hidden features, then their scales are recalibrated, and each change is kept only where
 the held-out rows score better.
@@ -45,7 +45,7 @@ X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
 
 params = dict(random_state=0, max_iter=5 if quick else 500)
 plain = AutoregressiveDensityEstimator(refit_rounds=0, **params).fit(X_train)
-refit = AutoregressiveDensityEstimator(**params).fit(X_train)  # refit_rounds=3
+refit = AutoregressiveDensityEstimator(**params).fit(X_train)  # refit_rounds=10
 
 # %%
 # Held-out log-likelihood, in total and per column
