@@ -202,8 +202,9 @@ class AutoregressiveDensityEstimator(
         naval's finely fitted columns use all 10 (split 3: test 71.5 after 3 rounds,
         74.3 after 10). Stochastic gradients leave the means about a
         step size away from their optimum; on the UCI tables the refit gained 0.05 to 4.1
-        nats per row (mean of 5 splits; naval 63.5 → 67.1) for a third of the training
-        time at most (power-plant: 8 s against 24 s). It needs early
+        nats per row (mean of 5 splits; naval 63.5 → 67.1) for a fraction of the
+        training time (power-plant: 8 s against 24 s; naval's 10 rounds: about 40 % of
+        it). It needs early
         stopping's held-out rows and applies to "made" and "linear" with
         ``distribution`` "normal" or "mixture" columns, ``l1_ratio=0`` and no
         dequantization; 0 turns it off.
