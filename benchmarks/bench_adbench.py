@@ -199,7 +199,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
     parser.add_argument("--config", type=json.loads, default={}, help="skarm params as JSON")
-    parser.add_argument("--label", default="default-s15", help="name of the skarm configuration")
+    parser.add_argument("--label", default="default-s21", help="name of the skarm configuration")
     parser.add_argument("--out", default="benchmarks/results/adbench.jsonl", type=Path)
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
