@@ -93,9 +93,10 @@ def test_explanations_average_over_orderings_and_do_not_depend_on_units():
     # The broken sum is charged, in each member, to whichever of x0, x1, x2 comes last
     # in its order (x2 in the column order; x1 in an order [0, 2, 1]), and outweighs
     # x0's 4-sigma value on its own.
-    surprise = det.explain(row).surprise[0]
+    explanation = det.explain(row)
+    surprise = explanation.surprise[0]
     last = {int(order[-1]) for order in det.order_}
-    assert det.explain(row).top_features[0, 0] in last
+    assert explanation.top_features[0, 0] in last
     assert surprise[sorted(last)].max() > surprise[0] + 5.0
 
 
