@@ -45,6 +45,14 @@ Protocol (nothing is shuffled; every score is in the series' own units):
   ``w_k`` lies in the prefix, so ``log p(r_{k+1..L} | r_{1..k})`` equals
   ``log p(w_{k+1..L} | w_{1..k})`` exactly: the score is unchanged. A level shift moves
   only the column ``r_k``. Sample paths are mapped back with ``w_t = r_t + w_k``.
+* ``--ar-residuals``: skarm models windows of the AR's one-step errors
+  ``e_t = x_t - c - sum_i phi_i x_{t-i}`` (the AR below, chosen and fitted on the values
+  before the stretch being forecast: the fitting part for the validation stretch, the
+  training segment for the test one). Given the values before it, ``x_t`` maps to
+  ``e_t`` with unit Jacobian, so ``log p(e_{k+1..L} | e_{1..k})`` is a predictive
+  log-density of the horizon's values given the past (the prefix's errors reach ``p``
+  values further back, all known at the forecast origin); sample paths are rebuilt by
+  the AR recursion driven by the drawn errors. A screening option (docs/benchmarks.md).
 * AutoReg: a Gaussian AR(p) with a constant, ``p <= k`` chosen by AIC with
   ``statsmodels.tsa.ar_model.ar_select_order(train, maxlag=k, ic="aic")`` and fitted on
   the training segment. Its horizon log-likelihood is the exact Gaussian chain rule:
@@ -127,6 +135,26 @@ def relative(w: np.ndarray, k: int) -> np.ndarray:
     r = w - w[:, k - 1 : k]
     r[:, k - 1] = w[:, k - 1]
     return r
+
+
+def ar_innovations(x: np.ndarray, c: float, phi: np.ndarray) -> np.ndarray:
+    """The AR's one-step errors ``e_t = x_t - c - sum_i phi_i x_{t-i}`` for ``t >= p``
+    (``e[j]`` belongs to time ``j + p``)."""
+    p = len(phi)
+    mean = c + sum(phi[i] * x[p - 1 - i : len(x) - 1 - i] for i in range(p))
+    return x[p:] - mean
+
+
+def ar_rebuild(history: np.ndarray, e: np.ndarray, c: float, phi: np.ndarray) -> np.ndarray:
+    """Values from innovations: ``x_t = c + sum_i phi_i x_{t-i} + e_t`` run forward from
+    the true ``history`` (``(n, k)``, one row per window); ``e`` is ``(n, paths, h)``."""
+    p, out = len(phi), []
+    past = np.broadcast_to(history[:, None, :], e.shape[:-1] + history.shape[-1:])
+    for t in range(e.shape[-1]):
+        step = c + sum(phi[i] * past[..., -1 - i] for i in range(p)) + e[..., t]
+        out.append(step)
+        past = np.concatenate([past, step[..., None]], axis=-1)
+    return np.stack(out, axis=-1)
 
 
 def horizon_log_lik(est, w: np.ndarray, k: int) -> np.ndarray:
@@ -293,6 +321,12 @@ def main() -> None:
         help="skarm models each window relative to its last prefix value",
     )
     parser.add_argument(
+        "--ar-residuals",
+        action="store_true",
+        help="skarm models windows of the AR's one-step errors (the AR fitted on the "
+        "values before the stretch it forecasts)",
+    )
+    parser.add_argument(
         "--direct-gain",
         type=float,
         nargs=2,
@@ -308,8 +342,8 @@ def main() -> None:
         "and the test segment is not touched)",
     )
     args = parser.parse_args()
-    if args.diff and args.relative:
-        parser.error("--diff and --relative are exclusive")
+    if args.diff + args.relative + args.ar_residuals > 1:
+        parser.error("--diff, --relative and --ar-residuals are exclusive")
     if args.table_only:
         print(table(read_records(args.out)))
         return
@@ -369,6 +403,20 @@ def main() -> None:
     )
     if args.relative:  # the horizon's log-likelihood is unchanged by the map (exactly)
         assert np.allclose(te[:, k:] + test_w[:, k - 1, None], test_w[:, k:])
+    if args.ar_residuals:  # windows of the AR's innovations, each AR fitted before its stretch
+        _, _, c_fit, phi_fit, _ = fit_autoreg(x[:n_fit], k)
+        _, _, c_ar, phi_ar, _ = fit_autoreg(x[:n_train], k)
+        e_fit, e_all = ar_innovations(x, c_fit, phi_fit), ar_innovations(x, c_ar, phi_ar)
+        p_fit, p_ar = len(phi_fit), len(phi_ar)
+        fi = windows(e_fit[: n_fit - p_fit], k + h)
+        va = windows(e_fit[: n_train - p_fit], k + h, first_horizon=n_fit - p_fit, k=k)
+        tr = windows(e_all[: n_train - p_ar], k + h)
+        te = windows(e_all, k + h, first_horizon=n_train - p_ar, k=k)
+        assert te.shape == test_w.shape and va.shape == val_w.shape
+        # The horizon's innovations given the prefix's values: a unit-Jacobian map.
+        assert np.allclose(
+            ar_rebuild(test_w[:, :k], te[:, None, k:], c_ar, phi_ar)[:, 0], test_w[:, k:]
+        )
     for seed in args.seeds:
         if args.val_only:  # screening: the validation stretch alone, nothing recorded
             epochs, val_ll = choose_epochs(config, seed, fi, va, j, args.max_epochs, args.patience)
@@ -387,11 +435,13 @@ def main() -> None:
             future = test_w[:, k - 1, None, None] + np.cumsum(future, axis=2)
         elif args.relative:  # back to levels: w_t = r_t + w_k
             future = test_w[:, k - 1, None, None] + future
+        elif args.ar_residuals:  # back to levels: the AR recursion driven by the draws
+            future = ar_rebuild(test_w[:, :k], future, c_ar, phi_ar)
         lo, med, hi = np.quantile(future, [0.05, 0.5, 0.95], axis=1)
         coverage, mae = forecast_stats(truth, lo, hi, med)
         rec = dict(
             common, split=seed, model="skarm", label=args.label, config=config, diff=args.diff,
-            relative=args.relative,
+            relative=args.relative, ar_residuals=args.ar_residuals,
             epochs=epochs, val_ll=val_ll, test_ll=float(ll.mean()), coverage90=coverage,
             mae=mae, seconds=seconds,
         )  # fmt: skip
