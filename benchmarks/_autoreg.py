@@ -33,22 +33,17 @@ def autoreg_scores(w: np.ndarray, k: int, c: float, phi: np.ndarray, sigma2: flo
     """Horizon log-likelihood per window, one-step means, and the multi-step forecast
     (mean and sd per step from the prefix alone)."""
     p, h = len(phi), w.shape[1] - k
-    # One-step means from the true earlier values: the exact chain rule.
-    one_step = np.stack(
-        [c + sum(phi[i] * w[:, t - 1 - i] for i in range(p)) for t in range(k, k + h)], axis=1
-    )
+    # One-step means from the true earlier values (p <= k): the exact chain rule.
+    one_step = w[:, k:] - ar_innovations(w, c, phi)[:, k - p :]
     log_lik = -0.5 * (np.log(2 * np.pi * sigma2) + (w[:, k:] - one_step) ** 2 / sigma2)
-    # Multi-step forecast: the recursion fed with its own means; variance from psi weights.
-    path = w[:, :k].copy()
-    for _ in range(h):
-        step = c + sum(phi[i] * path[:, -1 - i] for i in range(p))
-        path = np.concatenate([path, step[:, None]], axis=1)
+    # Multi-step forecast: the recursion driven by zero errors; variance from psi weights.
+    mean = ar_rebuild(w[:, :k], np.zeros((len(w), 1, h)), c, phi)[:, 0]
     psi = np.zeros(h)
     psi[0] = 1.0
     for j in range(1, h):
         psi[j] = sum(phi[i - 1] * psi[j - i] for i in range(1, min(j, p) + 1))
     sd = np.sqrt(sigma2 * np.cumsum(psi**2))
-    return log_lik.sum(axis=1), one_step, path[:, k:], sd
+    return log_lik.sum(axis=1), one_step, mean, sd
 
 
 def check_autoreg(x, start, k, h, res, lags, one_step, mean, sd, sigma2):
@@ -67,10 +62,10 @@ def check_autoreg(x, start, k, h, res, lags, one_step, mean, sd, sigma2):
 
 def ar_innovations(x: np.ndarray, c: float, phi: np.ndarray) -> np.ndarray:
     """The AR's one-step errors ``e_t = x_t - c - sum_i phi_i x_{t-i}`` for ``t >= p``
-    (``e[j]`` belongs to time ``j + p``)."""
-    p = len(phi)
-    mean = c + sum(phi[i] * x[p - 1 - i : len(x) - 1 - i] for i in range(p))
-    return x[p:] - mean
+    along the last axis (``e[..., j]`` belongs to time ``j + p``)."""
+    p, n = len(phi), x.shape[-1]
+    mean = c + sum(phi[i] * x[..., p - 1 - i : n - 1 - i] for i in range(p))
+    return x[..., p:] - mean
 
 
 def ar_rebuild(history: np.ndarray, e: np.ndarray, c: float, phi: np.ndarray) -> np.ndarray:
