@@ -89,9 +89,8 @@ from pathlib import Path
 
 import numpy as np
 from _autoreg import ar_innovations, ar_rebuild, autoreg_scores, check_autoreg, fit_autoreg
+from _forecast_skarm import blocked_folds, choose_epochs_folds, horizon_log_lik, train_skarm
 from _results import append_record, key, read_records
-
-from skarm import AutoregressiveDensityEstimator
 
 #: (history k, horizon h) per series: two years and one year for the monthly series.
 SERIES = {"elnino": (24, 12), "sunspots": (16, 8), "co2": (24, 12)}
@@ -134,38 +133,6 @@ def relative(w: np.ndarray, k: int) -> np.ndarray:
     r = w - w[:, k - 1 : k]
     r[:, k - 1] = w[:, k - 1]
     return r
-
-
-def horizon_log_lik(est, w: np.ndarray, k: int) -> np.ndarray:
-    """skarm's ``log p(horizon | prefix)`` per window: its chain rule over the horizon."""
-    return est.conditional_log_likelihood(w)[:, k:].sum(axis=1)
-
-
-# --------------------------------------------------------------------------- skarm
-def jittered(w: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
-    """The windows with Gaussian noise of ``noise`` times their spread added (a fresh draw
-    each epoch: noise regularisation; ``noise=0`` returns them unchanged)."""
-    return w if noise == 0 else w + noise * w.std() * rng.standard_normal(w.shape)
-
-
-def choose_epochs(config, seed, fit_w, val_w, k, max_epochs, patience, noise=0.0):
-    """Epochs with the best horizon log-likelihood on the validation stretch (time order)."""
-    est = AutoregressiveDensityEstimator(random_state=seed, **config)
-    rng, curve = np.random.default_rng(seed), []
-    for epoch in range(max_epochs):
-        est.partial_fit(jittered(fit_w, noise, rng))
-        curve.append(float(horizon_log_lik(est, val_w, k).mean()))
-        if epoch - int(np.argmax(curve)) >= patience:
-            break
-    return int(np.argmax(curve)) + 1, max(curve)
-
-
-def train_skarm(config, seed, train_w, epochs, noise=0.0):
-    est = AutoregressiveDensityEstimator(random_state=seed, **config)
-    rng = np.random.default_rng(seed)
-    for _ in range(epochs):
-        est.partial_fit(jittered(train_w, noise, rng))
-    return est
 
 
 def forecast_stats(truth, lo, hi, point):
@@ -270,6 +237,14 @@ def main() -> None:
         help="gain of the conv direct path at lag 1 and its decay with the lag j "
         "(GAIN / j**DECAY; skarm.nn.sequence.DIRECT_GAIN, DIRECT_GAIN_DECAY)",
     )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=1,
+        metavar="K",
+        help="choose the epochs by blocked K-fold cross-validation over the training "
+        "segment (1: the single validation stretch, the last quarter)",
+    )
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument(
         "--val-only",
@@ -280,6 +255,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.diff + args.relative + args.ar_residuals > 1:
         parser.error("--diff, --relative and --ar-residuals are exclusive")
+    if args.cv > 1 and args.ar_residuals:
+        parser.error("--cv needs windows of the series (its AR is fitted before a stretch)")
     if args.table_only:
         print(table(read_records(args.out)))
         return
@@ -353,18 +330,20 @@ def main() -> None:
         assert np.allclose(
             ar_rebuild(test_w[:, :k], te[:, None, k:], c_ar, phi_ar)[:, 0], test_w[:, k:]
         )
+    # The stretches that choose the epochs: the last quarter, or K blocked folds of it all.
+    folds = [(fi, va)] if args.cv == 1 else blocked_folds(tr, n_train, k, h, args.cv)
     for seed in args.seeds:
         if args.val_only:  # screening: the validation stretch alone, nothing recorded
-            epochs, val_ll = choose_epochs(
-                config, seed, fi, va, j, args.max_epochs, args.patience, args.noise
+            epochs, val_ll = choose_epochs_folds(
+                config, seed, folds, j, args.max_epochs, args.patience, args.noise
             )
             print(f"{name} {args.label} seed {seed}: {epochs} epochs, validation {val_ll:.3f}")
             continue
         if (name, seed, "skarm", args.label) in done:
             continue
         start = time.perf_counter()
-        epochs, val_ll = choose_epochs(
-            config, seed, fi, va, j, args.max_epochs, args.patience, args.noise
+        epochs, val_ll = choose_epochs_folds(
+            config, seed, folds, j, args.max_epochs, args.patience, args.noise
         )
         est = train_skarm(config, seed, tr, epochs, args.noise)
         seconds = time.perf_counter() - start
@@ -382,6 +361,7 @@ def main() -> None:
         rec = dict(
             common, split=seed, model="skarm", label=args.label, config=config, diff=args.diff,
             relative=args.relative, ar_residuals=args.ar_residuals, noise=args.noise,
+            cv=args.cv,
             epochs=epochs, val_ll=val_ll, test_ll=float(ll.mean()), coverage90=coverage,
             mae=mae, seconds=seconds,
         )  # fmt: skip

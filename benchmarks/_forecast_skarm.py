@@ -1,0 +1,74 @@
+"""skarm's side of ``bench_forecasting.py``: its horizon score, how its epochs are chosen
+(one validation stretch, or blocked cross-validation over the training segment) and its
+training on windows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skarm import AutoregressiveDensityEstimator
+
+
+def horizon_log_lik(est, w: np.ndarray, k: int) -> np.ndarray:
+    """skarm's ``log p(horizon | prefix)`` per window: its chain rule over the horizon."""
+    return est.conditional_log_likelihood(w)[:, k:].sum(axis=1)
+
+
+def jittered(w: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """The windows with Gaussian noise of ``noise`` times their spread added (a fresh draw
+    each epoch: noise regularisation; ``noise=0`` returns them unchanged)."""
+    return w if noise == 0 else w + noise * w.std() * rng.standard_normal(w.shape)
+
+
+def blocked_folds(w: np.ndarray, n_values: int, k: int, h: int, n_folds: int):
+    """Blocked ``n_folds``-fold cross-validation over the windows of a training segment.
+
+    ``w[s]`` is the window of values ``s .. s + k + h - 1``. The segment's values are cut
+    into ``n_folds`` contiguous blocks; fold ``j`` validates on the windows whose horizon
+    starts in block ``j`` and fits on the windows that share no value with those horizons
+    (they end before the block or start after the last value it forecasts), as in
+    Bergmeir, Hyndman and Koo (2018), "A note on the validity of cross-validation for
+    evaluating autoregressive time series prediction". The last fold is the single
+    single validation stretch (the last quarter with four folds)."""
+    starts = np.arange(len(w))
+    edges = [int(j * n_values / n_folds) for j in range(n_folds + 1)]
+    folds = []
+    for b0, b1 in zip(edges[:-1], edges[1:], strict=True):
+        val = (starts + k >= b0) & (starts + k < b1)
+        fit = (starts + k + h - 1 < b0) | (starts >= b1 + h - 1)
+        assert not (val & fit).any()
+        folds.append((w[fit], w[val]))
+    return folds
+
+
+def choose_epochs_folds(config, seed, folds, k, max_epochs, patience, noise=0.0):
+    """Epochs with the best horizon log-likelihood pooled over the folds' validation
+    windows; one model per fold (same seed), all trained one epoch at a time in step.
+    Returns the epochs and the pooled score at them (nats per window)."""
+    models = [AutoregressiveDensityEstimator(random_state=seed, **config) for _ in folds]
+    rngs = [np.random.default_rng(seed) for _ in folds]
+    n_val = sum(len(val) for _, val in folds)
+    curves: list[list[float]] = []  # per epoch, each fold's summed horizon log-likelihood
+    for epoch in range(max_epochs):
+        curves.append([])
+        for est, rng, (fit_w, val_w) in zip(models, rngs, folds, strict=True):
+            est.partial_fit(jittered(fit_w, noise, rng))
+            curves[-1].append(float(horizon_log_lik(est, val_w, k).sum()))
+        pooled = np.sum(curves, axis=1) / n_val
+        if epoch - int(np.argmax(pooled)) >= patience:
+            break
+    if len(folds) > 1:  # each fold's own best epoch and score, for the log
+        per_fold = np.asarray(curves) / [len(val) for _, val in folds]
+        tops = per_fold.argmax(0) + 1
+        best = ", ".join(f"{tops[i]} ({v:.2f})" for i, v in enumerate(per_fold.max(0)))
+        print(f"  folds' best epochs: {best}; pooled {int(np.argmax(pooled)) + 1}", flush=True)
+    return int(np.argmax(pooled)) + 1, float(pooled.max())
+
+
+def train_skarm(config, seed, train_w, epochs, noise=0.0):
+    """A fresh model trained ``epochs`` epochs (``partial_fit`` calls) on the windows."""
+    est = AutoregressiveDensityEstimator(random_state=seed, **config)
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        est.partial_fit(jittered(train_w, noise, rng))
+    return est
