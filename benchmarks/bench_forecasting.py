@@ -33,6 +33,15 @@ Protocol (nothing is shuffled; every score is in the series' own units):
   that many epochs on all training windows and scored once on the test segment. The test
   segment chooses nothing. Seeds ``--seeds``; the configuration was chosen on the
   validation stretch of ``elnino`` (see docs/benchmarks.md for what was tried).
+* ``--cv K`` (K > 1): the epochs are chosen by blocked K-fold cross-validation over the
+  whole training segment instead of its last quarter alone (Bergmeir, Hyndman and Koo,
+  2018: for autoregressions, K-fold CV on blocks is valid and less noisy than one
+  out-of-sample stretch). The segment's values are cut into K contiguous blocks; fold
+  ``j`` validates on the windows whose horizon starts in block ``j`` and fits on the
+  windows that share no value with those horizons (before or after them). K models, one
+  per fold, train one epoch at a time in step; the epoch with the best horizon
+  log-likelihood pooled over all folds' validation windows is kept, and the final model
+  is trained as above. With K = 4 the last fold is the validation stretch above.
 * ``--diff``: skarm models windows of first differences ``x_t - x_{t-1}`` (``k - 1``
   prefix and ``h`` horizon differences per window). Given the last prefix value the map
   from the horizon's values to its differences has unit Jacobian, so the score is still
@@ -78,6 +87,7 @@ every line there. Usage::
     python benchmarks/bench_forecasting.py --table-only
     python benchmarks/bench_forecasting.py --val-only --config '{"dropout": 0.2}'  # screen
     python benchmarks/bench_forecasting.py --direct-gain 3 1 --label conv-ens4-direct-g3d1
+    python benchmarks/bench_forecasting.py --seeds 0 1 2 3 4 --cv 4 --label conv-ens8-cv4
 """
 
 from __future__ import annotations
