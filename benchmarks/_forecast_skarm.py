@@ -72,3 +72,25 @@ def train_skarm(config, seed, train_w, epochs, noise=0.0):
     for _ in range(epochs):
         est.partial_fit(jittered(train_w, noise, rng))
     return est
+
+
+def refit_rule_check(config, seed, folds, k, n_values, h, max_epochs, patience, batch_size):
+    """Which refit rule the training segment prefers, without the test segment.
+
+    The last of ``folds`` stands in for the test segment: blocked cross-validation with
+    one fold fewer, on its fitting windows (the values before it), chooses ``E`` epochs;
+    then one model trains on all those windows, and the last fold's score is read after
+    ``E`` epochs (the benchmark's rule: as many epochs) and after as many updates as a
+    fold model made in ``E`` epochs (fewer epochs: the refit has more windows per epoch).
+    Returns ``(E, E_steps, score at E, score at E_steps, the curve)``."""
+    fit_w, val_w = folds[-1]
+    inner = blocked_folds(fit_w, n_values, k, h, len(folds) - 1)
+    epochs, _ = choose_epochs_folds(config, seed, inner, k, max_epochs, patience)
+    per_epoch = np.mean([-(-len(f) // batch_size) for f, _ in inner])  # batches per epoch
+    steps_epochs = max(1, round(epochs * per_epoch / -(-len(fit_w) // batch_size)))
+    est = AutoregressiveDensityEstimator(random_state=seed, **config)
+    curve = []
+    for _ in range(max(epochs, steps_epochs)):
+        est.partial_fit(fit_w)
+        curve.append(float(horizon_log_lik(est, val_w, k).mean()))
+    return epochs, steps_epochs, curve[epochs - 1], curve[steps_epochs - 1], curve

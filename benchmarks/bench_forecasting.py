@@ -99,7 +99,14 @@ from pathlib import Path
 
 import numpy as np
 from _autoreg import ar_innovations, ar_rebuild, autoreg_scores, check_autoreg, fit_autoreg
-from _forecast_skarm import blocked_folds, choose_epochs_folds, horizon_log_lik, train_skarm
+from _forecast_skarm import (
+    blocked_folds,
+    choose_epochs_folds,
+    horizon_log_lik,
+    refit_rule_check,
+    train_skarm,
+)
+from _forecast_table import table
 from _results import append_record, key, read_records
 
 #: (history k, horizon h) per series: two years and one year for the monthly series.
@@ -147,63 +154,6 @@ def relative(w: np.ndarray, k: int) -> np.ndarray:
 
 def forecast_stats(truth, lo, hi, point):
     return float(np.mean((truth >= lo) & (truth <= hi))), float(np.mean(np.abs(point - truth)))
-
-
-# --------------------------------------------------------------------------- table
-def fmt_mean(values) -> str:
-    v = np.asarray(values, dtype=float)
-    return f"{v.mean():.2f}" if len(v) == 1 else f"{v.mean():.2f} ± {v.std():.2f}"
-
-
-def table(records: list[dict]) -> str:
-    lines = [
-        "| series (k, h) | model | seed | epochs | val nats/window | test nats/window | "
-        "test nats/step | 90 % coverage | MAE | fit s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    summary = []
-    for name in dict.fromkeys(r["set"] for r in records):
-        rows = [r for r in records if r["set"] == name]
-        ar = [r for r in rows if r["model"] == "autoreg"]
-        labels = dict.fromkeys(r["label"] for r in rows if r["model"] == "skarm")
-        for r in ar:
-            what = "AutoReg on differences" if r["label"] == "diff" else "AutoReg"
-            lines.append(
-                f"| {name} | {what} (p = {r['p']} by AIC) | – | – | {r['val_ll']:.2f} | "
-                f"{r['test_ll']:.2f} | {r['test_ll'] / r['h']:.3f} | {r['coverage90']:.1%} | "
-                f"{r['mae']:.3f} | {r['seconds']:.1f} |"
-            )
-        for label in labels:
-            sk = sorted(
-                (r for r in rows if r["model"] == "skarm" and r["label"] == label),
-                key=lambda r: r["split"],
-            )
-            for r in sk:
-                lines.append(
-                    f"| {name} | skarm ({label}) | {r['split']} | {r['epochs']} | "
-                    f"{r['val_ll']:.2f} | {r['test_ll']:.2f} | {r['test_ll'] / r['h']:.3f} | "
-                    f"{r['coverage90']:.1%} | {r['mae']:.3f} | {r['seconds']:.0f} |"
-                )
-            if len(sk) > 1:
-                col = {f: [r[f] for r in sk] for f in ("val_ll", "test_ll", "coverage90", "mae")}
-                h = sk[0]["h"]
-                lines.append(
-                    f"| {name} | **skarm ({label}), mean ± sd** | {len(sk)} seeds | "
-                    f"{np.mean([r['epochs'] for r in sk]):.0f} | {fmt_mean(col['val_ll'])} | "
-                    f"**{fmt_mean(col['test_ll'])}** | {np.mean(col['test_ll']) / h:.3f} | "
-                    f"{np.mean(col['coverage90']):.1%} | {np.mean(col['mae']):.3f} | "
-                    f"{np.mean([r['seconds'] for r in sk]):.0f} |"
-                )
-            for r_ar in ar:
-                what = "AutoReg on differences" if r_ar["label"] == "diff" else "AutoReg"
-                gap = np.mean([r["test_ll"] for r in sk]) - r_ar["test_ll"]
-                wins = sum(r["test_ll"] > r_ar["test_ll"] for r in sk)
-                summary.append(
-                    f"{name}, skarm ({label}) − {what}: {gap:+.2f} nats per window "
-                    f"({gap / sk[0]['h']:+.3f} per step); skarm ahead for {wins} of "
-                    f"{len(sk)} seeds."
-                )
-    return "\n".join(lines + [""] + summary)
 
 
 # --------------------------------------------------------------------------- main
@@ -254,6 +204,12 @@ def main() -> None:
         metavar="K",
         help="choose the epochs by blocked K-fold cross-validation over the training "
         "segment (1: the single validation stretch, the last quarter)",
+    )
+    parser.add_argument(
+        "--refit-check",
+        action="store_true",
+        help="with --cv K: compare two refit rules (as many epochs, as many updates) with "
+        "the last fold as the held-out stretch and K - 1 folds before it (nothing recorded)",
     )
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument(
@@ -343,6 +299,16 @@ def main() -> None:
     # The stretches that choose the epochs: the last quarter, or K blocked folds of it all.
     folds = [(fi, va)] if args.cv == 1 else blocked_folds(tr, n_train, k, h, args.cv)
     for seed in args.seeds:
+        if args.refit_check:  # the training segment alone, nothing recorded
+            bs = config.get("batch_size", 128)
+            e, e_steps, at_e, at_steps, curve = refit_rule_check(
+                config, seed, folds, j, n_fit, h, args.max_epochs, args.patience, bs
+            )
+            print(
+                f"{name} seed {seed}: {e} epochs {at_e:.3f}, {e_steps} epochs (as many "
+                f"updates) {at_steps:.3f}; best {max(curve):.3f} at {np.argmax(curve) + 1}"
+            )
+            continue
         if args.val_only:  # screening: the validation stretch alone, nothing recorded
             epochs, val_ll = choose_epochs_folds(
                 config, seed, folds, j, args.max_epochs, args.patience, args.noise
