@@ -88,6 +88,7 @@ every line there. Usage::
     python benchmarks/bench_forecasting.py --val-only --config '{"dropout": 0.2}'  # screen
     python benchmarks/bench_forecasting.py --direct-gain 3 1 --label conv-ens4-direct-g3d1
     python benchmarks/bench_forecasting.py --seeds 0 1 2 3 4 --cv 4 --label conv-ens8-cv4
+    python benchmarks/bench_forecasting.py --cv 4 --refit-check   # epochs or updates?
 """
 
 from __future__ import annotations
