@@ -29,7 +29,7 @@ def blocked_folds(w: np.ndarray, n_values: int, k: int, h: int, n_folds: int):
     (they end before the block or start after the last value it forecasts), as in
     Bergmeir, Hyndman and Koo (2018), "A note on the validity of cross-validation for
     evaluating autoregressive time series prediction". The last fold is the single
-    single validation stretch (the last quarter with four folds)."""
+    validation stretch (the last quarter with four folds)."""
     starts = np.arange(len(w))
     edges = [int(j * n_values / n_folds) for j in range(n_folds + 1)]
     folds = []
@@ -74,7 +74,7 @@ def train_skarm(config, seed, train_w, epochs, noise=0.0):
     return est
 
 
-def refit_rule_check(config, seed, folds, k, n_values, h, max_epochs, patience, batch_size):
+def refit_rule_check(config, seed, folds, k, h, max_epochs, patience, batch_size):
     """Which refit rule the training segment prefers, without the test segment.
 
     The last of ``folds`` stands in for the test segment: blocked cross-validation with
@@ -83,8 +83,8 @@ def refit_rule_check(config, seed, folds, k, n_values, h, max_epochs, patience, 
     ``E`` epochs (the benchmark's rule: as many epochs) and after as many updates as a
     fold model made in ``E`` epochs (fewer epochs: the refit has more windows per epoch).
     Returns ``(E, E_steps, score at E, score at E_steps, the curve)``."""
-    fit_w, val_w = folds[-1]
-    inner = blocked_folds(fit_w, n_values, k, h, len(folds) - 1)
+    fit_w, val_w = folds[-1]  # its fitting windows cover the values before its block
+    inner = blocked_folds(fit_w, len(fit_w) + k + h - 1, k, h, len(folds) - 1)
     epochs, _ = choose_epochs_folds(config, seed, inner, k, max_epochs, patience)
     per_epoch = np.mean([-(-len(f) // batch_size) for f, _ in inner])  # batches per epoch
     steps_epochs = max(1, round(epochs * per_epoch / -(-len(fit_w) // batch_size)))

@@ -222,6 +222,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.diff + args.relative + args.ar_residuals > 1:
         parser.error("--diff, --relative and --ar-residuals are exclusive")
+    if args.refit_check and args.cv < 3:
+        parser.error("--refit-check needs --cv K with K >= 3 (K - 1 folds choose the epochs)")
     if args.cv > 1 and args.ar_residuals:
         parser.error("--cv needs windows of the series (its AR is fitted before a stretch)")
     if args.table_only:
@@ -303,7 +305,7 @@ def main() -> None:
         if args.refit_check:  # the training segment alone, nothing recorded
             bs = config.get("batch_size", 128)
             e, e_steps, at_e, at_steps, curve = refit_rule_check(
-                config, seed, folds, j, n_fit, h, args.max_epochs, args.patience, bs
+                config, seed, folds, j, h, args.max_epochs, args.patience, bs
             )
             print(
                 f"{name} seed {seed}: {e} epochs {at_e:.3f}, {e_steps} epochs (as many "
