@@ -49,6 +49,8 @@ def _log_tails(module, z: torch.Tensor) -> torch.Tensor:
     """``log min(u_j, 1 - u_j)`` of every column, ``u_j`` the conditional CDF at the row
     (mid-p for discrete columns), shape ``(n, D)`` in input column order. Reads the
     module's per-column parameters (one member: the detector's default)."""
+    if module.n_members != 1:  # several members have no single chain of conditionals
+        raise ValueError("The Rosenblatt scores need a detector with ensemble_size=1.")
     params = module._params(z)
     out = torch.zeros(z.shape, dtype=torch.float64, device=z.device)
     for i, head in enumerate(module.heads):
