@@ -197,7 +197,7 @@ def table(records: list[dict], label: str, models=MODELS) -> str:
         cells = [str(close[m]) for m in models]
         lines.append("| sets within 0.02 of the best | " + " | ".join(cells) + " | |")
         lines.append(
-            f"\nskarm within 0.02 of the best on {sum(b <= 0.02 for b in behind)} of "
+            f"\nskarm within 0.02 of the best on {close['skarm']} of "
             f"{len(behind)} sets; largest shortfall {max(behind):.3f}."
         )
     return "\n".join(lines)
